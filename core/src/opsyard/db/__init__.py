@@ -1,0 +1,1 @@
+"""Storage: one MetaData, the engine and sessions, and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Teams, memberships and which plugins each team has switched on."""

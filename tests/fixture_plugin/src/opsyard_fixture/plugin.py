@@ -1,0 +1,176 @@
+"""A plugin that implements every hook, for opsyard's own tests.
+
+It is a separate distribution declaring the ``opsyard.plugins`` entry point, installed the
+way a third-party plugin would be. It records what core handed it in ``RECEIVED`` so tests
+can check that each hook was called with what its documentation promises.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import click
+from fastapi import APIRouter, Request, status
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opsyard.api.deps import DbSession, TeamAccess, TeamMember
+from opsyard.auth.models import User
+from opsyard.errors import Category, ErrorCode, OpsyardError
+from opsyard.extension import (
+    Event,
+    EventType,
+    InboundDelivery,
+    JobContext,
+    JobSpec,
+    NavItem,
+    PluginInfo,
+    Widget,
+)
+from opsyard.hookspecs import hookimpl
+from opsyard.roles import Role
+from opsyard.teams.models import Team
+from opsyard_fixture.models import FixtureNote
+
+RECEIVED: dict[str, list[Any]] = defaultdict(list)
+
+NOTE_TOO_LONG = ErrorCode(
+    "fixture.note_too_long",
+    Category.USER_FIXABLE,
+    422,
+    "Note too long",
+    "Keep notes under 200 characters.",
+)
+
+
+class NoteCreated(BaseModel):
+    note_id: int
+    text: str
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=500)
+
+
+api = APIRouter()
+
+
+@api.get("/notes")
+def list_notes(access: TeamAccess, session: DbSession) -> list[dict[str, Any]]:
+    query = select(FixtureNote).where(FixtureNote.team_id == access.team.id)
+    return [{"id": n.id, "text": n.text} for n in session.scalars(query)]
+
+
+@api.post("/notes", status_code=status.HTTP_201_CREATED)
+def add_note(body: NoteIn, access: TeamMember, session: DbSession) -> dict[str, Any]:
+    if len(body.text) > 200:
+        raise OpsyardError(NOTE_TOO_LONG)
+    note = FixtureNote(team_id=access.team.id, text=body.text)
+    session.add(note)
+    session.flush()
+    return {"id": note.id, "text": note.text}
+
+
+@api.get("/boom")
+def boom(access: TeamAccess) -> None:
+    raise RuntimeError("secret internal detail that must never reach a client")
+
+
+web = APIRouter()
+
+
+@web.get("/", response_class=HTMLResponse)
+def notes_page(request: Request, access: TeamAccess, session: DbSession) -> HTMLResponse:
+    from opsyard_web.rendering import render
+
+    query = select(FixtureNote).where(FixtureNote.team_id == access.team.id)
+    return render(request, "fixture/notes.html", {"notes": list(session.scalars(query))})
+
+
+@hookimpl
+def plugin_info() -> PluginInfo:
+    return PluginInfo(title="Fixture", description="Notes, for testing every hook.")
+
+
+@hookimpl
+def api_router() -> APIRouter:
+    return api
+
+
+@hookimpl
+def web_router() -> APIRouter:
+    return web
+
+
+@hookimpl
+def navigation_items(team: Team, role: Role) -> list[NavItem]:
+    RECEIVED["navigation_items"].append((team.slug, role))
+    return [NavItem("Notes"), NavItem("Note admin", path="admin", min_role=Role.OWNER)]
+
+
+@hookimpl
+def dashboard_widgets(session: Session, team: Team, user: User) -> Any:
+    count = len(list(session.scalars(select(FixtureNote).where(FixtureNote.team_id == team.id))))
+    # Returned as a callable to exercise core's resolution of deferred results.
+    return lambda: [Widget(title="Notes", html=f"<p>{count} notes</p>")]
+
+
+@hookimpl
+def alembic_version_location() -> str:
+    return str(Path(__file__).parent / "migrations")
+
+
+def _count_notes(context: JobContext) -> None:
+    RECEIVED["job"].append(context)
+
+
+@hookimpl
+def scheduled_jobs() -> list[JobSpec]:
+    return [JobSpec(name="fixture.count_notes", run=_count_notes, interval_seconds=300)]
+
+
+@hookimpl
+def event_types() -> list[EventType]:
+    return [EventType("fixture.note.created", NoteCreated, "A note was added.")]
+
+
+@hookimpl
+def handle_event(event: Event) -> None:
+    RECEIVED["handle_event"].append(event)
+
+
+@hookimpl
+def handle_inbound_webhook(delivery: InboundDelivery) -> bool | None:
+    RECEIVED["handle_inbound_webhook"].append(delivery)
+    return delivery.provider == "github"
+
+
+@click.group(name="fixture")
+def fixture_cli() -> None:
+    """Fixture plugin commands."""
+
+
+@fixture_cli.command(name="hello")
+@click.argument("who", default="world")
+def hello(who: str) -> None:
+    """Say hello."""
+    click.echo(f"hello {who}")
+
+
+@hookimpl
+def cli_commands() -> list[click.Command]:
+    return [fixture_cli]
+
+
+@hookimpl
+def demo_data(session: Session, team: Team, users: dict[str, User]) -> None:
+    session.add(FixtureNote(team_id=team.id, text=f"Demo note by {users['owner'].email}"))
+
+
+@hookimpl
+def error_codes() -> list[ErrorCode]:
+    return [NOTE_TOO_LONG]
