@@ -6,6 +6,7 @@ a PostgreSQL server, once more on PostgreSQL. Under CI=true PostgreSQL is mandat
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from opsyard.app import create_app
 from opsyard.auth import tokens, users
 from opsyard.auth.models import User
+from opsyard.auth.passwords import hash_password
 from opsyard.config import Settings
 from opsyard.context import PortalContext, build_context
 from opsyard.db import migrations
@@ -69,7 +71,9 @@ class DatabaseTemplate:
 
 @pytest.fixture(scope="session", params=_backends())
 def migrated_database(
-    request: pytest.FixtureRequest, registry: PluginRegistry, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    registry: PluginRegistry,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DatabaseTemplate]:
     backend = request.param
     if backend == "sqlite":
@@ -156,6 +160,11 @@ class World:
         return self.ctx.sessions()
 
 
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture
 def world(ctx: PortalContext) -> World:
     people: dict[str, User] = {}
@@ -167,15 +176,20 @@ def world(ctx: PortalContext) -> World:
                 session,
                 email=f"{who}@example.com",
                 name=who.title(),
-                password=PASSWORD,
                 is_admin=who == "root",
                 actor=None,
             )
+            # argon2 is slow on purpose; hash the shared test password once per run.
+            people[who].password_hash = _password_hash()
         made_teams["alpha"] = teams.create_team(
             session, slug="alpha", name="Alpha", owner=people["alice"], actor=None
         )
-        teams.add_member(session, team=made_teams["alpha"], user=people["bob"], role=Role.MEMBER, actor=None)
-        teams.add_member(session, team=made_teams["alpha"], user=people["vera"], role=Role.VIEWER, actor=None)
+        teams.add_member(
+            session, team=made_teams["alpha"], user=people["bob"], role=Role.MEMBER, actor=None
+        )
+        teams.add_member(
+            session, team=made_teams["alpha"], user=people["vera"], role=Role.VIEWER, actor=None
+        )
         made_teams["beta"] = teams.create_team(
             session, slug="beta", name="Beta", owner=people["carol"], actor=None
         )

@@ -8,13 +8,15 @@ called with the app and the portal context after core has set up its routes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import metadata
 
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
 
 from opsyard import errors, problems
-from opsyard.api import audit, health, plugins, teams, tokens, users
+from opsyard.api import audit, docs, health, plugins, teams, tokens, users
 from opsyard.api.deps import plugin_enabled
 from opsyard.config import Settings, get_settings
 from opsyard.context import PortalContext, build_context
@@ -53,6 +55,9 @@ def create_app(
         title="opsyard",
         version=metadata.version("opsyard-core"),
         description="Self-hosted portal for engineering operations.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.portal = ctx
 
@@ -61,6 +66,8 @@ def create_app(
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS_DIR), name="api-docs-assets")
     _mount_plugin_routes(app, ctx.registry)
 
     problems.install(app)
@@ -101,8 +108,11 @@ def _mount_plugin_routes(app: FastAPI, registry: PluginRegistry) -> None:
         )
 
 
-def _app_extensions() -> list[object]:
-    found = []
+AppExtension = Callable[[FastAPI, PortalContext], None]
+
+
+def _app_extensions() -> list[AppExtension]:
+    found: list[AppExtension] = []
     for entry_point in metadata.entry_points(group=APP_EXTENSION_GROUP):
         try:
             found.append(entry_point.load())

@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The demo command runs with this key so a newcomer needs no configuration; `serve` refuses it.
-DEMO_SECRET_KEY = "opsyard-demo-insecure-secret-key"
+DEMO_SECRET_KEY = "opsyard-demo-insecure-secret-key"  # noqa: S105  (refused outside demo mode)
 
 
 class Settings(BaseSettings):

@@ -85,74 +85,142 @@ class ErrorCatalogue:
 
 # Core's own codes. Plugins declare theirs through the `error_codes` hook.
 UNAUTHENTICATED = ErrorCode(
-    "auth.unauthenticated", Category.USER_FIXABLE, 401, "Authentication required",
+    "auth.unauthenticated",
+    Category.USER_FIXABLE,
+    401,
+    "Authentication required",
     "Log in, or send an API token as 'Authorization: Bearer <token>'.",
 )
 TOKEN_INVALID = ErrorCode(
-    "auth.token_invalid", Category.USER_FIXABLE, 401, "API token not accepted",
+    "auth.token_invalid",
+    Category.USER_FIXABLE,
+    401,
+    "API token not accepted",
     "The token is unknown, expired or revoked. Create a new one with 'opsyard tokens create'.",
 )
 FORBIDDEN = ErrorCode(
-    "auth.forbidden", Category.USER_FIXABLE, 403, "Not allowed",
+    "auth.forbidden",
+    Category.USER_FIXABLE,
+    403,
+    "Not allowed",
     "Your role does not allow this. Ask a team owner for a higher role.",
 )
 LOGIN_FAILED = ErrorCode(
-    "auth.login_failed", Category.USER_FIXABLE, 401, "Wrong email or password",
+    "auth.login_failed",
+    Category.USER_FIXABLE,
+    401,
+    "Wrong email or password",
     "Check the email and password. Repeated failures lock the account for a while.",
 )
 LOGIN_LOCKED = ErrorCode(
-    "auth.login_locked", Category.RETRYABLE, 429, "Too many failed logins",
+    "auth.login_locked",
+    Category.RETRYABLE,
+    429,
+    "Too many failed logins",
     "Wait until the lockout ends, then try again.",
 )
 CSRF_FAILED = ErrorCode(
-    "auth.csrf_failed", Category.USER_FIXABLE, 403, "Form expired",
+    "auth.csrf_failed",
+    Category.USER_FIXABLE,
+    403,
+    "Form expired",
     "Reload the page and submit again.",
 )
 NOT_FOUND = ErrorCode(
-    "resource.not_found", Category.USER_FIXABLE, 404, "Not found",
+    "resource.not_found",
+    Category.USER_FIXABLE,
+    404,
+    "Not found",
     "Check the address; you may not have access to this resource.",
 )
 METHOD_NOT_ALLOWED = ErrorCode(
-    "request.method_not_allowed", Category.USER_FIXABLE, 405, "Method not allowed",
+    "request.method_not_allowed",
+    Category.USER_FIXABLE,
+    405,
+    "Method not allowed",
     "Use one of the methods listed in the Allow header.",
 )
 VALIDATION_FAILED = ErrorCode(
-    "request.invalid", Category.USER_FIXABLE, 422, "The request is not valid",
+    "request.invalid",
+    Category.USER_FIXABLE,
+    422,
+    "The request is not valid",
     "Fix the fields listed in 'errors' and send the request again.",
 )
 CONFLICT = ErrorCode(
-    "resource.conflict", Category.USER_FIXABLE, 409, "Conflicts with existing data",
+    "resource.conflict",
+    Category.USER_FIXABLE,
+    409,
+    "Conflicts with existing data",
     "Choose a different value or change the existing resource instead.",
 )
 HTTP_ERROR = ErrorCode(
-    "request.rejected", Category.USER_FIXABLE, 400, "Request rejected",
+    "request.rejected",
+    Category.USER_FIXABLE,
+    400,
+    "Request rejected",
     "Check the request against the API documentation at /docs.",
 )
 UNAVAILABLE = ErrorCode(
-    "service.unavailable", Category.RETRYABLE, 503, "Temporarily unavailable",
+    "service.unavailable",
+    Category.RETRYABLE,
+    503,
+    "Temporarily unavailable",
     "A dependency is not answering. Try again shortly.",
 )
 INTERNAL = ErrorCode(
-    "internal.unexpected", Category.FATAL, 500, "Unexpected error",
+    "internal.unexpected",
+    Category.FATAL,
+    500,
+    "Unexpected error",
     "Nothing you can change will fix this. Report the reference id to your operators.",
 )
 PLUGIN_NOT_INSTALLED = ErrorCode(
-    "plugins.not_installed", Category.USER_FIXABLE, 404, "No such plugin",
+    "plugins.not_installed",
+    Category.USER_FIXABLE,
+    404,
+    "No such plugin",
     "Run 'opsyard plugins list' to see the installed plugins.",
 )
 LAST_OWNER = ErrorCode(
-    "teams.last_owner", Category.USER_FIXABLE, 409, "A team needs an owner",
+    "teams.last_owner",
+    Category.USER_FIXABLE,
+    409,
+    "A team needs an owner",
     "Make another member an owner before removing or demoting the last one.",
 )
 
 CORE_ERROR_CODES: tuple[ErrorCode, ...] = (
-    UNAUTHENTICATED, TOKEN_INVALID, FORBIDDEN, LOGIN_FAILED, LOGIN_LOCKED, CSRF_FAILED,
-    NOT_FOUND, METHOD_NOT_ALLOWED, VALIDATION_FAILED, CONFLICT, HTTP_ERROR, UNAVAILABLE,
-    INTERNAL, PLUGIN_NOT_INSTALLED, LAST_OWNER,
+    UNAUTHENTICATED,
+    TOKEN_INVALID,
+    FORBIDDEN,
+    LOGIN_FAILED,
+    LOGIN_LOCKED,
+    CSRF_FAILED,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    VALIDATION_FAILED,
+    CONFLICT,
+    HTTP_ERROR,
+    UNAVAILABLE,
+    INTERNAL,
+    PLUGIN_NOT_INSTALLED,
+    LAST_OWNER,
 )
 
-_BY_STATUS = {e.status: e for e in (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED,
-                                   CONFLICT, VALIDATION_FAILED, UNAVAILABLE, INTERNAL)}
+_BY_STATUS = {
+    e.status: e
+    for e in (
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        CONFLICT,
+        VALIDATION_FAILED,
+        UNAVAILABLE,
+        INTERNAL,
+    )
+}
 
 
 def error_for_status(status: int) -> ErrorCode:

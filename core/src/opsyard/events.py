@@ -31,7 +31,8 @@ def validate(registry: PluginRegistry, event: Event) -> None:
             for e in exc.errors()
         ]
         raise OpsyardError(
-            errors.VALIDATION_FAILED, f"Payload of {event.name} does not match its schema.",
+            errors.VALIDATION_FAILED,
+            f"Payload of {event.name} does not match its schema.",
             fields=fields,
         ) from exc
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from contextvars import ContextVar
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +25,8 @@ class RequestIdFilter(logging.Filter):
     """Stamps every log record with the id of the request being served."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
         return True
 
 
@@ -76,6 +78,7 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates: dict[int, str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,12 +103,28 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._template(scope)
             method = scope["method"]
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def _template(self, scope: Scope) -> str:
+        """The full path template of the matched route, e.g. ``/api/v1/teams/{team}``.
+
+        FastAPI puts the route object in the scope, whose own path lacks the prefixes it was
+        included under; the full templates come from the app's route table, read once.
+        """
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        if self._templates is None:
+            self._templates = {
+                id(context.original_route): context.path or ""
+                for context in iter_route_contexts(scope["app"].routes)
+            }
+        template = self._templates.get(id(route)) or getattr(route, "path", None)
+        return str(template or "unmatched")
 
 
 def _acceptable_id(value: str) -> bool:

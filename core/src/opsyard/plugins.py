@@ -8,6 +8,7 @@ declares malformed hooks is recorded in ``failures`` (shown by ``opsyard plugins
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import Iterable, Iterator
@@ -34,7 +35,9 @@ def resolve(value: Any) -> Any:
     Must not be called from inside a running event loop when the result is awaitable; core
     calls hooks from sync code (thread pool, CLI, start-up) only.
     """
-    if callable(value) and not isinstance(value, type):
+    # Only plain functions count as deferred results: routers, click commands and other
+    # callable objects are values in their own right.
+    if inspect.isroutine(value) or isinstance(value, functools.partial):
         value = value()
     if inspect.isawaitable(value):
         return asyncio.run(_await(value))
@@ -97,9 +100,7 @@ class PluginRegistry:
 
     def version_locations(self) -> dict[str, str]:
         return {
-            name: str(path)
-            for name, path in self.call_each("alembic_version_location")
-            if path
+            name: str(path) for name, path in self.call_each("alembic_version_location") if path
         }
 
 

@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://opsyard.dev/problems/"
 
-# Renders an error for a browser. The web package installs one; without it, HTML requests
-# get problem+json like the API.
+# Renders an error for a browser. The web shell sets one on `app.state.html_error_renderer`;
+# without it, pages get problem+json like the API.
 HtmlErrorRenderer = Callable[[Request, OpsyardError, str], Response]
+HTML_RENDERER_STATE = "html_error_renderer"
 
 
 def problem_body(error: OpsyardError, request_id: str) -> dict[str, Any]:
@@ -93,13 +94,17 @@ def _fix_hint(problem: dict[str, Any]) -> str:
     return f"{message}."
 
 
-def install(app: FastAPI, html_renderer: HtmlErrorRenderer | None = None) -> None:
+def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into a problem (or an error page)."""
+    setattr(app.state, HTML_RENDERER_STATE, None)
 
     def respond(
         request: Request, error: OpsyardError, headers: dict[str, str] | None = None
     ) -> Response:
         request_id = current_request_id()
+        html_renderer: HtmlErrorRenderer | None = getattr(
+            request.app.state, HTML_RENDERER_STATE, None
+        )
         if html_renderer is not None and wants_html(request):
             return html_renderer(request, error, request_id)
         return problem_response(error, request_id, headers)
@@ -137,9 +142,7 @@ class UnhandledErrorMiddleware:
     is already gone; catching here keeps the id in the log, the body and the response header.
     """
 
-    def __init__(
-        self, app: ASGIApp, respond: Callable[[Request, OpsyardError], Response]
-    ) -> None:
+    def __init__(self, app: ASGIApp, respond: Callable[[Request, OpsyardError], Response]) -> None:
         self.app = app
         self.respond = respond
 
@@ -158,7 +161,12 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            log.exception("unhandled exception serving %s %s", scope["method"], scope["path"])
+            log.exception(
+                "unhandled exception serving %s %s",
+                scope["method"],
+                scope["path"],
+                extra={"request_id": current_request_id()},
+            )
             if started:
                 raise
             response = self.respond(Request(scope), OpsyardError(errors.INTERNAL))

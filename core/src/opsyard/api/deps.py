@@ -100,7 +100,11 @@ def optional_principal(request: Request, session: DbSession) -> Principal | None
     if user_id is None:
         return None
     user = session.get(User, user_id)
-    if user is None or not user.is_active or web_session.get(SESSION_EPOCH_KEY) != user.session_epoch:
+    if (
+        user is None
+        or not user.is_active
+        or web_session.get(SESSION_EPOCH_KEY) != user.session_epoch
+    ):
         web_session.clear()
         return None
     return Principal(user=user)

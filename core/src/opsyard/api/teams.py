@@ -37,9 +37,7 @@ def list_teams(session: DbSession, principal: CurrentPrincipal) -> list[TeamOut]
     found = teams.teams_of(session, principal.user)
     if principal.token is not None and principal.token.team_id is not None:
         found = [(t, r) for t, r in found if t.id == principal.token.team_id]
-    return [
-        TeamOut(slug=t.slug, name=t.name, created_at=t.created_at, role=r) for t, r in found
-    ]
+    return [TeamOut(slug=t.slug, name=t.name, created_at=t.created_at, role=r) for t, r in found]
 
 
 @router.post("", response_model=TeamOut, status_code=status.HTTP_201_CREATED)

@@ -24,7 +24,7 @@ from opsyard.errors import FieldProblem, OpsyardError
 from opsyard.roles import Role
 from opsyard.teams.models import Team
 
-TOKEN_PREFIX = "opsy_"
+TOKEN_PREFIX = "opsy_"  # noqa: S105  (a public marker, not a secret)
 MAX_EXPIRY_DAYS = 366
 
 

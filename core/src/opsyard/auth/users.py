@@ -38,9 +38,7 @@ def check_password_strength(password: str) -> None:
         raise OpsyardError(
             errors.VALIDATION_FAILED,
             f"The password is shorter than {MIN_PASSWORD_LENGTH} characters.",
-            fields=[
-                FieldProblem("/password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
-            ],
+            fields=[FieldProblem("/password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")],
         )
 
 

@@ -171,7 +171,9 @@ def enable_plugin(session: Session, *, team: Team, plugin: str, actor: User | No
     """Switch `plugin` on for `team`; returns False when it already was."""
     if is_enabled(session, team, plugin):
         return False
-    session.add(TeamPlugin(team_id=team.id, plugin=plugin, enabled_by_id=actor.id if actor else None))
+    session.add(
+        TeamPlugin(team_id=team.id, plugin=plugin, enabled_by_id=actor.id if actor else None)
+    )
     audit.record(session, actor=actor, action="plugin.enabled", target=plugin, team_id=team.id)
     return True
 

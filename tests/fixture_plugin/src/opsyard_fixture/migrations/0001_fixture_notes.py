@@ -23,7 +23,10 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Integer(), nullable=False),
         sa.Column("text", sa.String(length=500), nullable=False),
         sa.ForeignKeyConstraint(
-            ["team_id"], ["teams.id"], name=op.f("fk_fixture_notes_team_id_teams"), ondelete="CASCADE"
+            ["team_id"],
+            ["teams.id"],
+            name=op.f("fk_fixture_notes_team_id_teams"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fixture_notes")),
     )
