@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 # Paths anyone may reach without signing in. Keep this list short and deliberate.
-PUBLIC_PREFIXES = ("/login", "/livez", "/readyz", "/static/")
+PUBLIC_PREFIXES = ("/login", "/livez", "/readyz", "/static")
 
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

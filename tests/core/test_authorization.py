@@ -34,7 +34,7 @@ def test_anonymous_requests_are_refused_everywhere_but_the_allowlist(
             assert response.status_code == 401, (endpoint, response.text)
             assert response.headers["content-type"].startswith("application/problem+json")
             assert response.json()["code"] == "auth.unauthenticated"
-        elif endpoint.template in ("/metrics", "/openapi.json", "/docs"):
+        elif endpoint.template in ("/metrics", "/openapi.json"):
             assert response.status_code == 401, endpoint
         else:
             assert response.status_code in (302, 303), (endpoint, response.status_code)

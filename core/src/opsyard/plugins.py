@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import inspect
 import logging
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,10 @@ from opsyard.extension import EventType, PluginInfo
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "opsyard.plugins"
+
+# Core modules that implement hooks like any plugin (Datasette's default_* modules). A failure
+# here is a bug in core, so they are imported without the safety net plugins get.
+BUILTIN_MODULES: tuple[str, ...] = ()
 
 
 def resolve(value: Any) -> Any:
@@ -53,6 +58,10 @@ class PluginRegistry:
     """The loaded plugins and everything they declared."""
 
     manager: pluggy.PluginManager
+    # Core's own hook implementations (jobs, webhooks, ...), always on and never listed as
+    # plugins a team can switch.
+    builtins: list[str] = field(default_factory=list)
+    # Installed plugins that loaded, in load order.
     names: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
     errors: ErrorCatalogue = field(default_factory=ErrorCatalogue)
@@ -74,11 +83,13 @@ class PluginRegistry:
     def call_each(
         self, hook: str, plugins: Iterable[str] | None = None, **kwargs: Any
     ) -> Iterator[tuple[str, Any]]:
-        """(plugin, result) for every plugin implementing `hook`, limited to `plugins` if
-        given, in load order. A plugin whose implementation raises is logged and skipped."""
+        """(plugin, result) for every plugin implementing `hook`, in load order: core's
+        built-ins and all plugins, or only `plugins` when given. A plugin whose implementation
+        raises is logged and skipped."""
         impls = self._impls(hook)
-        wanted = set(self.names if plugins is None else plugins)
-        for name in self.names:
+        everyone = [*self.builtins, *self.names]
+        wanted = set(everyone if plugins is None else plugins)
+        for name in everyone:
             if name not in wanted or name not in impls:
                 continue
             try:
@@ -111,6 +122,10 @@ def create_registry(
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     registry = PluginRegistry(manager=manager)
+    for module_name in BUILTIN_MODULES:
+        name = f"core.{module_name.rsplit('.', 1)[-1]}"
+        manager.register(importlib.import_module(module_name), name=name)
+        registry.builtins.append(name)
     candidates: list[tuple[str, Any]] = list(extra)
     if load_entrypoints:
         candidates = [*_entry_point_plugins(registry), *candidates]
