@@ -88,7 +88,7 @@ def create_app(
 
 def _mount_plugin_routes(app: FastAPI, registry: PluginRegistry) -> None:
     """Each plugin's routers, under its own prefix, behind the team-and-enabled check."""
-    for name, router in registry.call_each("api_router"):
+    for name, router in registry.call_each("api_router", plugins=registry.names):
         if router is None:
             continue
         app.include_router(
@@ -97,7 +97,7 @@ def _mount_plugin_routes(app: FastAPI, registry: PluginRegistry) -> None:
             dependencies=[Depends(plugin_enabled(name))],
             tags=[name],
         )
-    for name, router in registry.call_each("web_router"):
+    for name, router in registry.call_each("web_router", plugins=registry.names):
         if router is None:
             continue
         app.include_router(
