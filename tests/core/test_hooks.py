@@ -7,6 +7,7 @@ without a `test_hook_<name>` here or a section in docs/plugins.md.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -100,11 +101,11 @@ def test_hook_alembic_version_location(registry: PluginRegistry, world: World) -
     assert state.at_head
 
 
-def test_hook_scheduled_jobs(registry: PluginRegistry) -> None:
+def test_hook_scheduled_jobs(registry: PluginRegistry, world: World) -> None:
     jobs = dict(registry.call_each("scheduled_jobs"))["fixture"]
     assert jobs[0].name == "fixture.count_notes"
     assert jobs[0].interval_seconds == 300
-    context = JobContext(at=__import__("datetime").datetime(2026, 1, 1), team_slug="alpha")
+    context = JobContext(at=datetime(2026, 1, 1, tzinfo=UTC), portal=world.ctx, team_slug="alpha")
     jobs[0].run(context)
     from opsyard_fixture.plugin import RECEIVED
 

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     login_lockout_seconds: int = Field(default=15 * 60)
     token_default_expiry_days: int = Field(default=90)
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks and channels call loopback and private addresses.",
+    )
     load_plugins: bool = Field(
         default=True, description="Load plugins from the opsyard.plugins entry points."
     )

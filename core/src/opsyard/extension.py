@@ -10,12 +10,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from opsyard.db.base import utcnow
 from opsyard.roles import Role
+
+if TYPE_CHECKING:
+    from opsyard.context import PortalContext
 
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -50,9 +53,12 @@ class Widget:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job run receives: the instant it runs as of, and the team for per-team jobs."""
+    """What a job run receives: the instant it runs as of (``opsyard jobs run --at`` replays
+    another instant), the portal (settings, database sessions, plugins), and the team for
+    per-team jobs."""
 
     at: datetime
+    portal: PortalContext
     team_slug: str | None = None
 
 

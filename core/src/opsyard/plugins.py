@@ -123,7 +123,7 @@ def create_registry(
     manager.add_hookspecs(hookspecs)
     registry = PluginRegistry(manager=manager)
     for module_name in BUILTIN_MODULES:
-        name = f"core.{module_name.rsplit('.', 1)[-1]}"
+        name = f"core.{module_name.split('.')[1]}"  # opsyard.jobs.hooks -> core.jobs
         manager.register(importlib.import_module(module_name), name=name)
         registry.builtins.append(name)
     candidates: list[tuple[str, Any]] = list(extra)
