@@ -1,0 +1,1 @@
+"""The ``opsyard`` command line: one module per command group, wired together in ``main``."""
