@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.orm import Session
 
 from opsyard.app import create_app
-from opsyard.auth import tokens, users
+from opsyard.auth import passwords, tokens, users
 from opsyard.auth.models import User
 from opsyard.auth.passwords import hash_password
 from opsyard.config import Settings
@@ -44,6 +45,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "CI=true but OPSYARD_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in CI"
         )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2's recommended parameters cost about half a second per hash on a 2-core machine
+    and the tests log in through forms all the time; cheap parameters, same code path."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def _backends() -> list[str]:
@@ -119,7 +129,13 @@ def database_url(migrated_database: DatabaseTemplate, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key=TEST_SECRET, log_format="text")
+    return Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        log_format="text",
+        # Webhook and notification receivers in tests listen on 127.0.0.1.
+        allow_private_targets=True,
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -31,6 +32,11 @@ ENTRY_POINT_GROUP = "opsyard.plugins"
 
 # Core modules that implement hooks like any plugin (Datasette's default_* modules). A failure
 # here is a bug in core, so they are imported without the safety net plugins get.
+# A plugin's name appears in URLs (/t/{team}/{plugin}/), table prefixes and event names; the
+# web shell's own team pages take these names.
+RESERVED_NAMES = frozenset({"settings", "audit", "core", "static", "api"})
+PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
 BUILTIN_MODULES: tuple[str, ...] = ()
 
 
@@ -148,6 +154,9 @@ def _ep_name(entry_point: metadata.EntryPoint) -> str:
 
 
 def _register(registry: PluginRegistry, name: str, plugin: Any) -> None:
+    if name in RESERVED_NAMES or not PLUGIN_NAME.fullmatch(name):
+        _fail(registry, name, "the name is reserved or not lowercase letters, digits and '_'")
+        return
     if name in registry.names:
         _fail(registry, name, "another plugin is already registered under this name")
         return
@@ -171,6 +180,10 @@ def _collect_declarations(registry: PluginRegistry) -> None:
     """Gather error codes and event types, dropping a plugin whose declarations clash."""
     for code in CORE_ERROR_CODES:
         registry.errors.register(code)
+    # Core's built-in modules declare codes through the same hook; a clash there is a bug.
+    for name in registry.builtins:
+        for code in registry.call("error_codes", name) or []:
+            registry.errors.register(code)
     for name in list(registry.names):
         try:
             for code in registry.call("error_codes", name) or []:

@@ -31,9 +31,17 @@ def portal(request: Request) -> PortalContext:
     return ctx
 
 
+REQUEST_SESSION_STATE = "db_session"
+
+
 def db_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler succeeds, rolled back if not."""
+    """One transaction per request: committed when the handler succeeds, rolled back if not.
+
+    The session is also kept on the request, so code that gets only the request (the web
+    shell's `render`) reads through the same transaction instead of opening another.
+    """
     session = portal(request).sessions()
+    setattr(request.state, REQUEST_SESSION_STATE, session)
     try:
         yield session
         session.commit()
@@ -41,7 +49,14 @@ def db_session(request: Request) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        setattr(request.state, REQUEST_SESSION_STATE, None)
         session.close()
+
+
+def request_session(request: Request) -> Session | None:
+    """The session of the request being served, while its handler runs."""
+    session: Session | None = getattr(request.state, REQUEST_SESSION_STATE, None)
+    return session
 
 
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
