@@ -70,6 +70,4 @@ def check_target(url: str, *, allow_private: bool, pointer: str = "/url") -> Non
 def http_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
     """A client with sane timeouts that never follows redirects (a redirect could lead to a
     private address the guard did not check)."""
-    return httpx.Client(
-        timeout=timeout, follow_redirects=False, headers={"user-agent": USER_AGENT}
-    )
+    return httpx.Client(timeout=timeout, follow_redirects=False, headers={"user-agent": USER_AGENT})
