@@ -135,6 +135,8 @@ def settings(database_url: str) -> Settings:
         log_format="text",
         # Webhook and notification receivers in tests listen on 127.0.0.1.
         allow_private_targets=True,
+        # Jobs run only where a test asks for them, never behind every app's back.
+        embedded_scheduler=False,
     )
 
 

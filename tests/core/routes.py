@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 # Paths anyone may reach without signing in. Keep this list short and deliberate.
-PUBLIC_PREFIXES = ("/login", "/livez", "/readyz", "/static")
+# Inbound webhooks (/api/v1/hooks) are public: the sender's signature is the authentication.
+PUBLIC_PREFIXES = ("/login", "/livez", "/readyz", "/static", "/api/v1/hooks")
 
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -101,3 +103,65 @@ def test_a_disabled_plugin_answers_404(client: TestClient, world: World) -> None
     assert response.status_code == 404
     assert client.put("/api/v1/teams/alpha/plugins/fixture", headers=headers).status_code == 200
     assert client.get("/api/v1/teams/alpha/fixture/notes", headers=headers).status_code == 200
+
+
+# The web pages, walked the same way: signed in through the login form, forms sent with the
+# CSRF header a page's htmx sends, so each answer is the route's own authorisation decision.
+
+
+@pytest.fixture
+def browser(app: FastAPI, world: World) -> Iterator[Callable[[str], TestClient]]:
+    from tests.web.conftest import login
+
+    opened: list[TestClient] = []
+
+    def make(who: str) -> TestClient:
+        signed_in = TestClient(app, raise_server_exceptions=False)
+        signed_in.__enter__()
+        opened.append(signed_in)
+        assert login(signed_in, who).status_code == 303
+        return signed_in
+
+    yield make
+    for signed_in in opened:
+        signed_in.__exit__(None, None, None)
+
+
+def _page_call(browser: TestClient, endpoint: Endpoint, url: str) -> int:
+    from tests.web.conftest import send
+
+    if endpoint.changes_state:
+        return send(browser, url, htmx=True).status_code
+    return browser.get(url, follow_redirects=False).status_code
+
+
+def test_a_member_of_another_team_gets_404_for_every_team_page(
+    app: FastAPI, browser: Callable[[str], TestClient]
+) -> None:
+    carol = browser("carol")
+    pages = [e for e in endpoints(app) if e.is_team_scoped and not e.is_api]
+    assert len(pages) > 20
+    for endpoint in pages:
+        status = _page_call(carol, endpoint, endpoint.url("alpha"))
+        assert status == 404, (endpoint, status)
+
+
+def test_a_viewer_cannot_change_anything_from_the_pages(
+    app: FastAPI, browser: Callable[[str], TestClient]
+) -> None:
+    vera = browser("vera")
+    writes = [e for e in endpoints(app) if e.is_team_scoped and not e.is_api and e.changes_state]
+    assert len(writes) > 15
+    for endpoint in writes:
+        status = _page_call(vera, endpoint, endpoint.url("alpha"))
+        assert status == 403, (endpoint, status)
+
+
+def test_site_admin_pages_refuse_everyone_else(
+    app: FastAPI, browser: Callable[[str], TestClient]
+) -> None:
+    alice = browser("alice")
+    admin_pages = [e for e in endpoints(app) if e.template.startswith("/admin/")]
+    assert {"/admin/audit", "/admin/jobs"} <= {e.template for e in admin_pages}
+    for endpoint in admin_pages:
+        assert _page_call(alice, endpoint, endpoint.url()) == 403, endpoint

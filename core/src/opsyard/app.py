@@ -21,8 +21,15 @@ from opsyard.api.deps import plugin_enabled
 from opsyard.config import Settings, get_settings
 from opsyard.context import PortalContext, build_context
 from opsyard.errors import OpsyardError
+from opsyard.events import api as events_api
+from opsyard.inbound import api as inbound_api
+from opsyard.jobs import api as jobs_api
+from opsyard.jobs import embedded as embedded_jobs
+from opsyard.notifications import api as notifications_api
 from opsyard.observability import RequestContextMiddleware
+from opsyard.oncall import api as oncall_api
 from opsyard.plugins import PluginRegistry
+from opsyard.webhooks import api as webhooks_api
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +65,20 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # Runs scheduled jobs in this process when no broker is configured.
+        lifespan=embedded_jobs.lifespan(ctx),
     )
     app.state.portal = ctx
 
     api = APIRouter(prefix="/api/v1")
-    for module in (users, teams, tokens, plugins, audit):
+    core_apis = (
+        users, teams, tokens, plugins, audit,
+        events_api, webhooks_api, inbound_api, notifications_api, oncall_api, jobs_api,
+    )  # fmt: skip
+    for module in core_apis:
         api.include_router(module.router)
+    # Public: senders authenticate with the signature, which the route checks itself.
+    api.include_router(inbound_api.hooks_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)

@@ -52,6 +52,70 @@ class Settings(BaseSettings):
     load_plugins: bool = Field(
         default=True, description="Load plugins from the opsyard.plugins entry points."
     )
+    embedded_scheduler: bool = Field(
+        default=True,
+        description="Run scheduled jobs inside 'opsyard serve' when no broker is configured.",
+    )
+    embedded_job_threads: int = Field(
+        default=4, ge=1, description="Threads running jobs inside 'opsyard serve' (embedded)."
+    )
+    locations: str = Field(
+        default="",
+        description="Comma-separated locations per-location jobs run in, each on queue "
+        "loc.<name>. Empty: only OPSYARD_LOCATION.",
+    )
+    queue_prefix: str = Field(
+        default="",
+        description="Prefix of every Celery queue name, so several portals can share a broker.",
+    )
+    broker_visibility_timeout_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="Redis only: a job message not acknowledged this long after delivery "
+        "(its worker died) is delivered again. Keep it above the longest job time limit.",
+    )
+    scheduler_lease_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="A scheduler that stops renewing its lease this long is replaced by a "
+        "standby one.",
+    )
+    job_run_retention_days: int = Field(
+        default=14, ge=1, description="Finished job runs older than this are deleted."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one outbound webhook attempt may take."
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Outbound webhooks one worker sends at once."
+    )
+    webhook_secret_overlap_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="After a secret rotation, how long the old secret still signs as well.",
+    )
+    inbound_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest inbound webhook body accepted."
+    )
+    # Notification providers. Base URLs are settings so tests (and air-gapped sites with a
+    # relay) can point channels at another host.
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com",
+        description="PagerDuty Events API v2 base; events are POSTed to {base}/v2/enqueue.",
+    )
+    slack_webhook_url: str = Field(
+        default="https://hooks.slack.com",
+        description="Slack incoming-webhook URLs must start with this.",
+    )
+    smtp_host: str = Field(default="", description="SMTP server for email channels; empty: off.")
+    smtp_port: int = Field(default=587)
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none."
+    )
+    smtp_username: str = Field(default="", description="Empty: do not log in.")
+    smtp_password: str = Field(default="", repr=False)
+    smtp_from: str = Field(default="opsyard@localhost", description="From address of emails.")
+    smtp_timeout_seconds: float = Field(default=10.0)
 
     def effective_secret_key(self) -> str:
         """The key to sign with: the configured one, or the demo key in demo mode."""

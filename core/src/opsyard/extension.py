@@ -54,17 +54,23 @@ class Widget:
 @dataclass(frozen=True)
 class JobContext:
     """What a job run receives: the instant it runs as of (``opsyard jobs run --at`` replays
-    another instant), the portal (settings, database sessions, plugins), and the team for
-    per-team jobs."""
+    another instant), the portal (settings, database sessions, plugins), the team for
+    per-team jobs, and the location: the one the run is for when the job is ``per_location``,
+    otherwise the location of the process running it (``OPSYARD_LOCATION``)."""
 
     at: datetime
     portal: PortalContext
     team_slug: str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A scheduled job. Exactly one of `interval_seconds` and `cron` is set."""
+    """A scheduled job. Exactly one of `interval_seconds` and `cron` is set.
+
+    `per_location` runs it once per location per slot, each run on its location's queue
+    ``loc.<name>`` (the locations are ``OPSYARD_LOCATIONS``); `queue` is then left alone.
+    """
 
     name: str
     run: Callable[[JobContext], None]
@@ -74,12 +80,17 @@ class JobSpec:
     queue: str = "default"
     per_team: bool = False
     time_limit_seconds: int = 300
+    per_location: bool = False
 
     def __post_init__(self) -> None:
         if (self.interval_seconds is None) == (self.cron is None):
             raise ValueError(f"job {self.name!r}: set exactly one of interval_seconds and cron")
         if self.interval_seconds is not None and self.interval_seconds <= 0:
             raise ValueError(f"job {self.name!r}: interval_seconds must be positive")
+        if self.time_limit_seconds <= 0:
+            raise ValueError(f"job {self.name!r}: time_limit_seconds must be positive")
+        if self.per_location and self.queue != "default":
+            raise ValueError(f"job {self.name!r}: per_location jobs use the loc.<name> queues")
 
 
 @dataclass(frozen=True)

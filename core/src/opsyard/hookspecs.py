@@ -129,10 +129,21 @@ def alembic_version_location() -> str:
 
 @hookspec
 def scheduled_jobs() -> list[JobSpec]:
-    """Called when the scheduler starts and by ``opsyard jobs list``.
+    """Called when the scheduler starts, by workers, and by ``opsyard jobs list``.
 
-    Return the plugin's jobs. A job with ``per_team=True`` runs once per team that has
-    enabled the plugin; others run once per schedule slot.
+    Return the plugin's jobs (``JobSpec``), each named ``<plugin>.<something>``. A job runs
+    once per slot of its schedule: every ``interval_seconds`` (slots aligned to the Unix
+    epoch) or per a five-field ``cron`` expression in UTC, started up to ``jitter_seconds``
+    late. It receives a ``JobContext`` whose ``at`` is the slot it runs as of (``opsyard jobs
+    run --at`` replays any instant). ``per_team=True`` runs it once per team that enabled the
+    plugin (``context.team_slug``). ``per_location=True`` runs it once per location per slot
+    (the locations are ``OPSYARD_LOCATIONS``), each run on the queue ``loc.<location>`` that
+    only that location's workers consume (``context.location``); otherwise it goes to
+    ``queue``. A run never overlaps another run of the same job for the same team and
+    location, is stopped at ``time_limit_seconds``, and after downtime only the latest missed
+    slot runs. A run may be delivered twice if a worker dies mid-run, so make jobs idempotent.
+    Exceptions are recorded on the run (an ``OpsyardError`` with its code) and never stop the
+    scheduler; retry failed work through rows in your tables, not by raising.
     """
 
 

@@ -41,8 +41,12 @@ def check_target(url: str, *, allow_private: bool, pointer: str = "/url") -> Non
     """Raise `net.target_refused` unless `url` is http(s) and every address it resolves to is
     public (or private targets are allowed). Checked on creation and again before each send,
     since DNS answers can change."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        scheme, hostname, port = parts.scheme, parts.hostname, parts.port
+    except ValueError:  # e.g. an unclosed IPv6 bracket or a port out of range
+        scheme, hostname, port = "", None, None
+    if scheme not in ("http", "https") or not hostname:
         raise OpsyardError(
             TARGET_REFUSED,
             f"{url!r} is not an http(s) URL.",
@@ -51,18 +55,18 @@ def check_target(url: str, *, allow_private: bool, pointer: str = "/url") -> Non
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(hostname, port or 443, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OpsyardError(
             TARGET_REFUSED,
-            f"{parts.hostname!r} does not resolve: {exc.strerror}.",
+            f"{hostname!r} does not resolve: {exc.strerror}.",
             fields=[FieldProblem(pointer, "Check the host name.")],
         ) from exc
     private = sorted({str(info[4][0]) for info in infos if not _is_public(str(info[4][0]))})
     if private:
         raise OpsyardError(
             TARGET_REFUSED,
-            f"{parts.hostname!r} resolves to a non-public address ({', '.join(private)}).",
+            f"{hostname!r} resolves to a non-public address ({', '.join(private)}).",
             fields=[FieldProblem(pointer, "Use a URL on the public internet.")],
         )
 

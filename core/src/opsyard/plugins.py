@@ -37,7 +37,13 @@ ENTRY_POINT_GROUP = "opsyard.plugins"
 RESERVED_NAMES = frozenset({"settings", "audit", "core", "static", "api"})
 PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
-BUILTIN_MODULES: tuple[str, ...] = ()
+BUILTIN_MODULES: tuple[str, ...] = (
+    "opsyard.notifications.hooks",
+    "opsyard.events.hooks",
+    "opsyard.webhooks.hooks",
+    "opsyard.inbound.hooks",
+    "opsyard.jobs.hooks",
+)
 
 
 def resolve(value: Any) -> Any:

@@ -39,6 +39,8 @@ def team_navigation(
             if isinstance(item, NavItem) and role.allows(item.min_role):
                 href = f"{base}{plugin}/{item.path.lstrip('/')}"
                 links.append(NavLink(item.label, href, plugin=plugin))
+    links.append(NavLink("On-call", f"{base}oncall"))
+    links.append(NavLink("Integrations", f"{base}integrations"))
     links.append(NavLink("Settings", f"{base}settings"))
     if role.allows(Role.OWNER):
         links.append(NavLink("Audit log", f"{base}audit"))

@@ -7,6 +7,9 @@ can check that each hook was called with what its documentation promises.
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -128,9 +131,72 @@ def _count_notes(context: JobContext) -> None:
     RECEIVED["job"].append(context)
 
 
+# Jobs for tests/core/jobs. Each leaves a JSON line per call in the folder named by
+# OPSYARD_FIXTURE_JOB_DIR, so a test sees what ran inside a worker subprocess too.
+JOB_DIR_VARIABLE = "OPSYARD_FIXTURE_JOB_DIR"
+RELEASE_FILE = "release"
+# Yearly, so a scheduler never runs them during a test: tests queue them or run them by hand.
+_BY_HAND = "0 0 1 1 *"
+# The scheduler tests and bench/scheduling_delay.py set this to get a job every N seconds.
+_TICK_SECONDS = int(os.environ.get("OPSYARD_FIXTURE_TICK_SECONDS", "0") or 0)
+
+
+def _trace(name: str, context: JobContext, **extra: Any) -> None:
+    RECEIVED[name].append(context)
+    folder = os.environ.get(JOB_DIR_VARIABLE)
+    if not folder:
+        return
+    line = {
+        "at": context.at.isoformat(),
+        "team": context.team_slug,
+        "location": context.location,
+        "pid": os.getpid(),
+        **extra,
+    }
+    with (Path(folder) / f"{name}.jsonl").open("a") as trace:
+        trace.write(json.dumps(line) + "\n")
+
+
+def _record(context: JobContext) -> None:
+    _trace("fixture.record", context)
+
+
+def _per_location(context: JobContext) -> None:
+    _trace("fixture.per_location", context)
+
+
+def _tick(context: JobContext) -> None:
+    _trace("fixture.tick", context)
+
+
+def _wait_for_release(context: JobContext) -> None:
+    """Blocks until the test creates the release file, so the test controls the timing."""
+    _trace("fixture.wait_for_release", context, phase="started")
+    release = Path(os.environ.get(JOB_DIR_VARIABLE, ".")) / RELEASE_FILE
+    while not release.exists():
+        time.sleep(0.05)
+    _trace("fixture.wait_for_release", context, phase="done")
+
+
 @hookimpl
 def scheduled_jobs() -> list[JobSpec]:
-    return [JobSpec(name="fixture.count_notes", run=_count_notes, interval_seconds=300)]
+    return [
+        JobSpec(name="fixture.count_notes", run=_count_notes, interval_seconds=300),
+        JobSpec(name="fixture.record", run=_record, cron=_BY_HAND),
+        JobSpec(name="fixture.per_location", run=_per_location, cron=_BY_HAND, per_location=True),
+        JobSpec(
+            name="fixture.wait_for_release",
+            run=_wait_for_release,
+            cron=_BY_HAND,
+            time_limit_seconds=3,
+        ),
+        JobSpec(
+            name="fixture.tick",
+            run=_tick,
+            interval_seconds=_TICK_SECONDS or None,
+            cron=None if _TICK_SECONDS else _BY_HAND,
+        ),
+    ]
 
 
 @hookimpl

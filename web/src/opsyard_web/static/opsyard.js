@@ -9,9 +9,11 @@ document.addEventListener("click", (event) => {
   const source = document.getElementById(button.dataset.copyTarget);
   if (!source) return;
   const text = "value" in source ? source.value : source.textContent;
+  // Kept to restore: the label may carry visually hidden words ("Copy<span> URL</span>").
+  button.dataset.label ??= button.innerHTML;
   const done = () => {
     button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    setTimeout(() => { button.innerHTML = button.dataset.label; }, 2000);
   };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, () => source.select && source.select());

@@ -1,0 +1,1 @@
+"""Notification channels, paging, and the background sender that delivers both."""

@@ -1,0 +1,1 @@
+from tests.core.webhooks.helpers import received  # noqa: F401  (a fixture)
