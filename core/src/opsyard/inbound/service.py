@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from opsyard import errors
+from opsyard import errors, secret_rotation
 from opsyard.audit import service as audit
 from opsyard.auth.models import User
 from opsyard.errors import OpsyardError
@@ -122,10 +122,7 @@ def rotate_secret(
     """Replace the secret; requests signed with the old one are still accepted for
     `overlap`, while the sender's configuration catches up. Returns the new secret."""
     secret = PROVIDERS[integration.provider].new_secret()
-    keep_old = overlap > timedelta()
-    integration.previous_secret = integration.secret if keep_old else None
-    integration.previous_secret_expires_at = now + overlap if keep_old else None
-    integration.secret = secret
+    secret_rotation.rotate(integration, new_secret=secret, now=now, overlap=overlap)
     audit.record(
         session,
         actor=actor,
@@ -137,11 +134,7 @@ def rotate_secret(
 
 
 def verifying_secrets(integration: InboundIntegration, *, now: datetime) -> list[str]:
-    in_use = [integration.secret]
-    expires = integration.previous_secret_expires_at
-    if integration.previous_secret and expires is not None and now < expires:
-        in_use.append(integration.previous_secret)
-    return in_use
+    return secret_rotation.secrets_in_use(integration, now=now)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ email its recipients. Secrets are returned once, at creation, and never again.
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +24,8 @@ from opsyard.errors import FieldProblem, OpsyardError
 from opsyard.notifications import errors as notification_errors
 from opsyard.notifications.models import Channel
 from opsyard.teams.models import Team
+from opsyard.teams.owned import get_team_row
+from opsyard.webhooks import signing
 
 ChannelKind = Literal["pagerduty", "slack", "webhook", "email"]
 CHANNEL_KINDS: tuple[ChannelKind, ...] = ("pagerduty", "slack", "webhook", "email")
@@ -41,11 +41,6 @@ class CreatedChannel:
 
     channel: Channel
     secret: str | None
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _invalid(detail: str, pointer: str, hint: str) -> OpsyardError:
@@ -151,7 +146,7 @@ def create_channel(
         secret = check_slack_url(webhook_url or "", settings=settings)
     elif kind == "webhook":
         config["url"] = check_webhook_url(url or "", settings=settings)
-        secret = shown = new_webhook_secret()
+        secret = shown = signing.new_secret()
     elif kind == "email":
         require_smtp(settings)
         config["to"] = check_recipients(to or [])
@@ -228,7 +223,4 @@ def list_channels(session: Session, *, team: Team) -> list[Channel]:
 
 def get_channel(session: Session, *, team: Team, channel_id: int) -> Channel:
     """The team's channel `channel_id`; 404 when it is another team's or does not exist."""
-    channel = session.get(Channel, channel_id)
-    if channel is None or channel.team_id != team.id:
-        raise OpsyardError(errors.NOT_FOUND, f"No channel {channel_id} in {team.slug}.")
-    return channel
+    return get_team_row(session, Channel, channel_id, team=team, what="channel")

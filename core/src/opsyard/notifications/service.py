@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsyard import errors
 from opsyard.audit import service as audit
 from opsyard.auth.models import User
 from opsyard.db.base import utcnow
@@ -42,6 +41,7 @@ from opsyard.notifications.outbox import (
 )
 from opsyard.notifications.paging import PAGE_ACTIONS, PageAction, PageResult
 from opsyard.teams.models import Team
+from opsyard.teams.owned import get_team_row
 
 __all__ = [
     "PAGE_ACTIONS",
@@ -230,10 +230,7 @@ def list_notifications(
 
 def get_notification(session: Session, *, team: Team, notification_id: int) -> Notification:
     """The team's notification `notification_id`; 404 otherwise."""
-    found = session.get(Notification, notification_id)
-    if found is None or found.team_id != team.id:
-        raise OpsyardError(errors.NOT_FOUND, f"No notification {notification_id} in {team.slug}.")
-    return found
+    return get_team_row(session, Notification, notification_id, team=team, what="notification")
 
 
 def resend(

@@ -19,6 +19,7 @@ from opsyard.oncall.models import Override, Rotation, RotationMember
 from opsyard.oncall.rotation import PERIOD_DAYS, Schedule, load_timezone, member_index
 from opsyard.teams import service as teams
 from opsyard.teams.models import Team
+from opsyard.teams.owned import get_team_row
 
 Source = Literal["rotation", "override", "nobody"]
 
@@ -213,10 +214,7 @@ def list_rotations(session: Session, *, team: Team) -> list[Rotation]:
 
 def get_rotation(session: Session, *, team: Team, rotation_id: int) -> Rotation:
     """The team's rotation `rotation_id`; 404 when it is another team's or does not exist."""
-    rotation = session.get(Rotation, rotation_id)
-    if rotation is None or rotation.team_id != team.id:
-        raise OpsyardError(errors.NOT_FOUND, f"No rotation {rotation_id} in {team.slug}.")
-    return rotation
+    return get_team_row(session, Rotation, rotation_id, team=team, what="rotation")
 
 
 def add_override(

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from opsyard import errors
+from opsyard import errors, secret_rotation
 from opsyard.audit import service as audit
 from opsyard.auth.models import User
 from opsyard.errors import FieldProblem, OpsyardError
@@ -17,6 +17,7 @@ from opsyard.events.models import StoredEvent
 from opsyard.net import check_target
 from opsyard.plugins import PluginRegistry
 from opsyard.teams.models import Team
+from opsyard.teams.owned import get_team_row
 from opsyard.webhooks import signing
 from opsyard.webhooks.errors import SUBSCRIPTION_DISABLED
 from opsyard.webhooks.models import (
@@ -106,10 +107,9 @@ def list_subscriptions(session: Session, *, team: Team) -> list[WebhookSubscript
 
 def get_subscription(session: Session, *, team: Team, subscription_id: int) -> WebhookSubscription:
     """The team's subscription; another team's looks as if it did not exist."""
-    found = session.get(WebhookSubscription, subscription_id)
-    if found is None or found.team_id != team.id:
-        raise OpsyardError(errors.NOT_FOUND, f"No webhook subscription {subscription_id}.")
-    return found
+    return get_team_row(
+        session, WebhookSubscription, subscription_id, team=team, what="webhook subscription"
+    )
 
 
 def update_subscription(
@@ -180,9 +180,7 @@ def rotate_secret(
     """Replace the secret; the old one keeps signing beside the new one for `overlap`, so
     receivers can switch without dropping a message. Returns the new secret, shown once."""
     secret = signing.new_secret()
-    subscription.previous_secret = subscription.secret if overlap > timedelta() else None
-    subscription.previous_secret_expires_at = now + overlap if overlap > timedelta() else None
-    subscription.secret = secret
+    secret_rotation.rotate(subscription, new_secret=secret, now=now, overlap=overlap)
     audit.record(
         session,
         actor=actor,
@@ -197,11 +195,7 @@ def rotate_secret(
 def signing_secrets(subscription: WebhookSubscription, *, now: datetime) -> list[str]:
     """The secrets a message is signed with right now: the current one, and the previous one
     while the rotation overlap lasts."""
-    in_use = [subscription.secret]
-    expires = subscription.previous_secret_expires_at
-    if subscription.previous_secret and expires is not None and now < expires:
-        in_use.append(subscription.previous_secret)
-    return in_use
+    return secret_rotation.secrets_in_use(subscription, now=now)
 
 
 def disable_subscription(
