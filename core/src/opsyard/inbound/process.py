@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from opsyard.context import PortalContext
+from opsyard.db.claims import claim_due
 from opsyard.extension import InboundDelivery, JobContext
 from opsyard.inbound.models import InboundIntegration, InboundStatus, ReceivedWebhook
 from opsyard.plugins import PluginRegistry
@@ -65,28 +66,8 @@ def process_pending(
 
 
 def _claim(portal: PortalContext, *, now: datetime, token: str, limit: int) -> list[int]:
-    due = (
-        select(ReceivedWebhook.id)
-        .where(ReceivedWebhook.next_attempt_at <= now)
-        .order_by(ReceivedWebhook.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with portal.sessions() as session:
-        claimed = sorted(
-            session.scalars(
-                update(ReceivedWebhook)
-                .where(
-                    ReceivedWebhook.id.in_(due.scalar_subquery()),
-                    ReceivedWebhook.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + LEASE, claimed_by=token)
-                .returning(ReceivedWebhook.id)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        session.commit()
-        return claimed
+        return claim_due(session, ReceivedWebhook, now=now, lease=LEASE, token=token, limit=limit)
 
 
 def _process(portal: PortalContext, ids: list[int], *, token: str, now: datetime) -> int:

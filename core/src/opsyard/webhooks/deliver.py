@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsyard.audit import service as audit
 from opsyard.context import PortalContext
+from opsyard.db.claims import claim_due
 from opsyard.events.models import StoredEvent
 from opsyard.extension import JobContext
 from opsyard.net import http_client
@@ -144,30 +145,16 @@ def deliver_due(
 
 def _claim(portal: PortalContext, *, now: datetime, token: str, limit: int) -> list[Outgoing]:
     """Take up to `limit` due deliveries for this run and read what sending them needs."""
-    due = (
-        select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.next_attempt_at <= now,
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with portal.sessions() as session:
-        claimed = list(
-            session.scalars(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id.in_(due.scalar_subquery()),
-                    WebhookDelivery.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + LEASE, claimed_by=token)
-                .returning(WebhookDelivery.id)
-                .execution_options(synchronize_session=False)
-            )
+        claimed = claim_due(
+            session,
+            WebhookDelivery,
+            now=now,
+            lease=LEASE,
+            token=token,
+            limit=limit,
+            where=[WebhookDelivery.status == DeliveryStatus.PENDING],
         )
-        session.commit()
         if not claimed:
             return []
         return _read(session, claimed, now=now)
