@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from opsyard.api.deps import DbSession, TeamAccess, TeamContext, TeamMember, TeamOwner
@@ -300,17 +301,26 @@ def _answer(
     )
 
 
-def _rotation_form(
-    name: str, timezone: str, handoff_time: str, period: str, start_date: str, members: str
-) -> dict[str, str]:
-    return {
-        "name": name,
-        "timezone": timezone,
-        "handoff_time": handoff_time,
-        "period": period,
-        "start_date": start_date,
-        "members": members,
-    }
+class RotationFields(BaseModel):
+    """The rotation form as typed, kept to show again beside errors; `parsed` checks it."""
+
+    name: str = ""
+    timezone: str = ""
+    handoff_time: str = ""
+    period: str = "weekly"
+    start_date: str = ""
+    members: str = ""
+
+    def parsed(self, session: Session, access: TeamContext) -> dict[str, Any]:
+        """The keyword arguments the on-call service takes for a rotation."""
+        return {
+            "name": inputs.text(self.name, name="name", label="Name", max_length=100),
+            "timezone": _zone(self.timezone),
+            "handoff_time": inputs.clock_time(self.handoff_time, name="handoff_time"),
+            "period": self.period,
+            "start_date": inputs.calendar_date(self.start_date, name="start_date"),
+            "members": _people(session, access, self.members),
+        }
 
 
 @router.post("/rotations")
@@ -318,26 +328,13 @@ def create_rotation(
     request: Request,
     access: TeamOwner,
     session: DbSession,
-    name: Annotated[str, Form()] = "",
-    timezone: Annotated[str, Form()] = "",
-    handoff_time: Annotated[str, Form()] = "",
-    period: Annotated[str, Form()] = "weekly",
-    start_date: Annotated[str, Form()] = "",
-    members: Annotated[str, Form()] = "",
+    fields: Annotated[RotationFields, Form()],
 ) -> Response:
-    values = _rotation_form(name, timezone, handoff_time, period, start_date, members)
+    values = fields.model_dump()
 
     def change() -> Forms:
         rotation = oncall.create_rotation(
-            session,
-            team=access.team,
-            name=inputs.text(name, name="name", label="Name", max_length=100),
-            timezone=_zone(timezone),
-            handoff_time=inputs.clock_time(handoff_time, name="handoff_time"),
-            period=period,
-            start_date=inputs.calendar_date(start_date, name="start_date"),
-            members=_people(session, access, members),
-            actor=access.user,
+            session, team=access.team, **fields.parsed(session, access), actor=access.user
         )
         return Forms(message=FormState(done=f"Rotation “{rotation.name}” is created."))
 
@@ -352,14 +349,9 @@ def update_rotation(
     rotation_id: int,
     access: TeamOwner,
     session: DbSession,
-    name: Annotated[str, Form()] = "",
-    timezone: Annotated[str, Form()] = "",
-    handoff_time: Annotated[str, Form()] = "",
-    period: Annotated[str, Form()] = "weekly",
-    start_date: Annotated[str, Form()] = "",
-    members: Annotated[str, Form()] = "",
+    fields: Annotated[RotationFields, Form()],
 ) -> Response:
-    values = _rotation_form(name, timezone, handoff_time, period, start_date, members)
+    values = fields.model_dump()
 
     def change() -> Forms:
         rotation = oncall.get_rotation(session, team=access.team, rotation_id=rotation_id)
@@ -367,12 +359,7 @@ def update_rotation(
             session,
             team=access.team,
             rotation=rotation,
-            name=inputs.text(name, name="name", label="Name", max_length=100),
-            timezone=_zone(timezone),
-            handoff_time=inputs.clock_time(handoff_time, name="handoff_time"),
-            period=period,
-            start_date=inputs.calendar_date(start_date, name="start_date"),
-            members=_people(session, access, members),
+            **fields.parsed(session, access),
             actor=access.user,
         )
         return Forms(message=FormState(done=f"Rotation “{rotation.name}” is changed."))
