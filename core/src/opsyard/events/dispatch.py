@@ -11,7 +11,6 @@ expire, and the event is handed on again: at least once, never lost.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from opsyard.context import PortalContext
 from opsyard.events.models import StoredEvent
 from opsyard.events.service import to_event
 from opsyard.extension import Event, JobContext
+from opsyard.jobs.drain import drain
 from opsyard.teams.models import Team
 from opsyard.webhooks import service as webhooks
 from opsyard.webhooks.models import WebhookSubscription
@@ -43,20 +43,19 @@ def dispatch_pending(
     budget_seconds: float = RUN_BUDGET_SECONDS,
 ) -> int:
     """Dispatch undispatched events as of `at`, oldest first; returns how many."""
-    started = time.monotonic()
-    dispatched = 0
-    while time.monotonic() - started < budget_seconds:
-        now = at + timedelta(seconds=time.monotonic() - started)
+
+    def batch(now: datetime) -> int | None:
         token = uuid.uuid4().hex
         ids = _lease(portal, now=now, token=token, limit=batch_size)
         if not ids:
-            break
+            return None
         for event in _read(portal, ids):
             # call_each logs and skips a handler that raises; the others still get the event.
             for _ in portal.registry.call_each("handle_event", event=event):
                 pass
-        dispatched += _mark_dispatched(portal, ids, token=token, now=now)
-    return dispatched
+        return _mark_dispatched(portal, ids, token=token, now=now)
+
+    return drain(at=at, budget_seconds=budget_seconds, batch=batch)
 
 
 def _lease(portal: PortalContext, *, now: datetime, token: str, limit: int) -> list[int]:

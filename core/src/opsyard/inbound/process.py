@@ -8,7 +8,6 @@ worker; a worker that dies leaves its rows due again once the lease ends.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from opsyard.context import PortalContext
 from opsyard.db.claims import claim_due
 from opsyard.extension import InboundDelivery, JobContext
 from opsyard.inbound.models import InboundIntegration, InboundStatus, ReceivedWebhook
+from opsyard.jobs.drain import drain
 from opsyard.plugins import PluginRegistry
 from opsyard.teams.models import Team, TeamPlugin
 
@@ -53,16 +53,13 @@ def process_pending(
     budget_seconds: float = RUN_BUDGET_SECONDS,
 ) -> int:
     """Hand on every stored delivery due as of `at`, oldest first; returns how many."""
-    started = time.monotonic()
-    processed = 0
-    while time.monotonic() - started < budget_seconds:
-        now = at + timedelta(seconds=time.monotonic() - started)
+
+    def batch(now: datetime) -> int | None:
         token = uuid.uuid4().hex
         ids = _claim(portal, now=now, token=token, limit=batch_size)
-        if not ids:
-            break
-        processed += _process(portal, ids, token=token, now=now)
-    return processed
+        return _process(portal, ids, token=token, now=now) if ids else None
+
+    return drain(at=at, budget_seconds=budget_seconds, batch=batch)
 
 
 def _claim(portal: PortalContext, *, now: datetime, token: str, limit: int) -> list[int]:
