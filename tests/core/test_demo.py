@@ -47,6 +47,20 @@ def test_demo_data_loads_once(ctx: PortalContext, registry: PluginRegistry) -> N
     assert _counts(ctx) == after_first
 
 
+def test_the_demo_team_has_someone_on_call(ctx: PortalContext, registry: PluginRegistry) -> None:
+    from opsyard.db.base import utcnow
+    from opsyard.oncall import service as oncall_service
+
+    _load(ctx, registry)
+    _load(ctx, registry)
+    with session_scope(ctx.sessions) as session:
+        platform = team_service.require_by_slug(session, "platform")
+        [rotation] = oncall_service.list_rotations(session, team=platform)
+        on_call = oncall_service.who_is_on_call(session, rotation=rotation, at=utcnow())
+        assert on_call is not None
+        assert on_call.email in {"ana@example.com", "ben@example.com"}
+
+
 def test_demo_teams_roles_and_plugins(ctx: PortalContext, registry: PluginRegistry) -> None:
     _load(ctx, registry)
     with session_scope(ctx.sessions) as session:

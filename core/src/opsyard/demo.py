@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,8 @@ from opsyard.audit import service as audit
 from opsyard.audit.models import AuditEntry
 from opsyard.auth import users as user_service
 from opsyard.auth.models import User
+from opsyard.db.base import utcnow
+from opsyard.oncall import service as oncall_service
 from opsyard.plugins import PluginRegistry
 from opsyard.roles import Role
 from opsyard.teams import service as team_service
@@ -109,6 +112,7 @@ def load_demo_data(session: Session, registry: PluginRegistry) -> DemoSummary:
     teams = {team.slug: _ensure_team(session, team, people, summary) for team in DEMO_TEAMS}
     showcase = teams[SHOWCASE_TEAM]
     role_users = {"owner": people["owner"], "member": people["member"], "viewer": people["viewer"]}
+    _ensure_rotation(session, showcase, [people["owner"], people["member"]])
     for plugin in registry.names:
         if team_service.enable_plugin(session, team=showcase, plugin=plugin, actor=None):
             summary.plugins_enabled.append(plugin)
@@ -146,6 +150,24 @@ def _ensure_team(
         if team_service.membership(session, team=team, user=user) is None:
             team_service.add_member(session, team=team, user=user, role=role, actor=None)
     return team
+
+
+def _ensure_rotation(session: Session, team: Team, members: list[User]) -> None:
+    """A weekly on-call rotation, so the on-call page and paging have someone to name."""
+    if oncall_service.list_rotations(session, team=team):
+        return
+    today = utcnow().date()
+    oncall_service.create_rotation(
+        session,
+        team=team,
+        name="Primary",
+        timezone="UTC",
+        handoff_time=time(9, 0),
+        period="weekly",
+        start_date=today - timedelta(days=today.weekday()),  # this week's Monday
+        members=members,
+        actor=None,
+    )
 
 
 def _plugin_data_loaded(session: Session, team: Team, plugin: str) -> bool:
