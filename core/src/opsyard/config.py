@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
     smtp_password: str = Field(default="", repr=False)
     smtp_from: str = Field(default="opsyard@localhost", description="From address of emails.")
     smtp_timeout_seconds: float = Field(default=10.0)
+
+    @property
+    def webhook_secret_overlap(self) -> timedelta:
+        """`webhook_secret_overlap_seconds` as the duration the rotation code works with."""
+        return timedelta(seconds=self.webhook_secret_overlap_seconds)
 
     def effective_secret_key(self) -> str:
         """The key to sign with: the configured one, or the demo key in demo mode."""

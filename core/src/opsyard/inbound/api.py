@@ -3,8 +3,6 @@ public ``/api/v1/hooks/{provider}/{integration_id}`` that senders call."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
@@ -98,7 +96,7 @@ def rotate_secret(
         session,
         integration=found,
         now=utcnow(),
-        overlap=timedelta(seconds=ctx.settings.webhook_secret_overlap_seconds),
+        overlap=ctx.settings.webhook_secret_overlap,
         actor=access.user,
     )
     return SecretRotated(secret=secret, previous_secret_expires_at=found.previous_secret_expires_at)

@@ -6,7 +6,6 @@ Reading is for owners too: a receiver URL often carries a credential of its own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -123,7 +122,7 @@ def rotate_secret(
         session,
         subscription=found,
         now=utcnow(),
-        overlap=timedelta(seconds=ctx.settings.webhook_secret_overlap_seconds),
+        overlap=ctx.settings.webhook_secret_overlap,
         actor=access.user,
     )
     return SecretRotated(secret=secret, previous_secret_expires_at=found.previous_secret_expires_at)

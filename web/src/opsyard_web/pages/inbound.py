@@ -7,7 +7,6 @@ integration received is on its own page.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -18,7 +17,14 @@ from opsyard.db.base import utcnow
 from opsyard.inbound import service as inbound
 from opsyard_web.forms import FormState
 from opsyard_web.pages import inputs
-from opsyard_web.pages.integrations import PROVIDER_SETUP, PROVIDERS, Revealed, apply
+from opsyard_web.pages.integrations import (
+    PROVIDER_SETUP,
+    PROVIDERS,
+    Revealed,
+    apply,
+    integration_label,
+    provider_label,
+)
 from opsyard_web.rendering import render
 
 router = APIRouter(prefix="/t/{team}/integrations/inbound")
@@ -51,7 +57,7 @@ def create_integration(
             name=inputs.text(name, name="name", label="Name", max_length=200, required=False),
             actor=access.user,
         )
-        label = integration.name or PROVIDERS[provider]
+        label = integration_label(integration)
         return {
             "inbound_secret": Revealed(
                 title=f"Integration “{label}” is ready.",
@@ -80,7 +86,7 @@ def switch_integration(
         found = inbound.get_integration(session, team=access.team, public_id=public_id)
         turned_on = inputs.flag(enabled)
         inbound.update_integration(session, integration=found, enabled=turned_on, actor=access.user)
-        label = found.name or PROVIDERS.get(found.provider, found.provider)
+        label = integration_label(found)
         state = "on" if turned_on else "off: its URL answers 404 until switched on"
         return {FORM: _blank(f"“{label}” is {state}.")}
 
@@ -93,7 +99,7 @@ def rotate_integration_secret(
 ) -> Response:
     def change() -> dict[str, Any]:
         found = inbound.get_integration(session, team=access.team, public_id=public_id)
-        overlap = timedelta(seconds=portal.settings.webhook_secret_overlap_seconds)
+        overlap = portal.settings.webhook_secret_overlap
         secret = inbound.rotate_secret(
             session, integration=found, now=utcnow(), overlap=overlap, actor=access.user
         )
@@ -101,7 +107,7 @@ def rotate_integration_secret(
         if found.previous_secret_expires_at is not None:
             until = found.previous_secret_expires_at.strftime("%Y-%m-%d %H:%M UTC")
             hint = f"The old secret is accepted too until {until}. {hint}"
-        label = found.name or PROVIDERS.get(found.provider, found.provider)
+        label = integration_label(found)
         return {
             "inbound_secret": Revealed(
                 title=f"“{label}” has a new secret.",
@@ -121,7 +127,7 @@ def delete_integration(
 ) -> Response:
     def change() -> dict[str, Any]:
         found = inbound.get_integration(session, team=access.team, public_id=public_id)
-        label = found.name or PROVIDERS.get(found.provider, found.provider)
+        label = integration_label(found)
         inbound.delete_integration(session, integration=found, actor=access.user)
         return {FORM: _blank(f"“{label}” is deleted; its URL answers 404 from now on.")}
 
@@ -142,8 +148,8 @@ def received_page(
     received = inbound.list_received(session, integration=found, before=before, limit=SHOWN)
     context = {
         "integration": found,
-        "label": found.name or PROVIDERS.get(found.provider, found.provider),
-        "provider_label": PROVIDERS.get(found.provider, found.provider),
+        "label": integration_label(found),
+        "provider_label": provider_label(found.provider),
         "url": inbound.hook_url(portal.settings.base_url, found),
         "received": received,
         "older": received[-1].id if len(received) == SHOWN else None,

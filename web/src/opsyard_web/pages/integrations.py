@@ -23,6 +23,7 @@ from opsyard.context import PortalContext
 from opsyard.db.base import utcnow
 from opsyard.errors import OpsyardError
 from opsyard.inbound import service as inbound
+from opsyard.inbound.models import InboundIntegration
 from opsyard.notifications import channels as channel_service
 from opsyard.roles import Role
 from opsyard.webhooks import service as webhooks
@@ -44,6 +45,17 @@ PROVIDERS = {
     "alertmanager": "Prometheus Alertmanager",
     "standard": "Standard Webhooks sender",
 }
+
+
+def provider_label(provider: str) -> str:
+    return PROVIDERS.get(provider, provider)
+
+
+def integration_label(integration: InboundIntegration) -> str:
+    """What the pages call an inbound integration: its name, else its sender."""
+    return integration.name or provider_label(integration.provider)
+
+
 # What to do with a new inbound integration's URL and secret, per sender.
 PROVIDER_SETUP = {
     "github": "In the repository's Settings → Webhooks, paste the URL as Payload URL, choose "
@@ -111,7 +123,7 @@ def inbound_rows(session: Session, portal: PortalContext, access: TeamContext) -
         InboundRow(
             public_id=found.public_id,
             provider=found.provider,
-            provider_label=PROVIDERS.get(found.provider, found.provider),
+            provider_label=provider_label(found.provider),
             name=found.name,
             enabled=found.enabled,
             url=inbound.hook_url(portal.settings.base_url, found),

@@ -6,7 +6,6 @@ in the answer to a creation or a rotation only. The delivery log is deliveries.p
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -117,7 +116,7 @@ def rotate_webhook_secret(
         found = webhooks.get_subscription(
             session, team=access.team, subscription_id=subscription_id
         )
-        overlap = timedelta(seconds=portal.settings.webhook_secret_overlap_seconds)
+        overlap = portal.settings.webhook_secret_overlap
         secret = webhooks.rotate_secret(
             session, subscription=found, now=utcnow(), overlap=overlap, actor=access.user
         )
