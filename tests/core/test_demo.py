@@ -107,7 +107,8 @@ def test_a_failing_plugin_leaves_no_half_data(ctx: PortalContext) -> None:
     registry = create_registry(load_entrypoints=True, extra=[("halfboom", _HalfThenBoom())])
     summary = _load(ctx, registry)
     assert set(summary.plugin_failures) == {"halfboom"}
-    assert summary.plugin_data_loaded == ["fixture"]
+    assert "fixture" in summary.plugin_data_loaded
+    assert "halfboom" not in summary.plugin_data_loaded
     with session_scope(ctx.sessions) as session:
         texts = list(session.scalars(select(FixtureNote.text)))
         assert len(texts) == 1 and "half" not in texts[0]
@@ -116,7 +117,7 @@ def test_a_failing_plugin_leaves_no_half_data(ctx: PortalContext) -> None:
                 select(AuditEntry.target).where(AuditEntry.action == "demo.plugin_data_loaded")
             )
         )
-        assert loaded == {"fixture"}
+        assert "fixture" in loaded and "halfboom" not in loaded
     # Not recorded as loaded, so the next run tries that plugin again (and only that one).
     again = _load(ctx, registry)
     assert set(again.plugin_failures) == {"halfboom"} and again.plugin_data_loaded == []

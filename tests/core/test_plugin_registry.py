@@ -109,15 +109,18 @@ def test_enabling_an_unknown_plugin_is_a_clear_error(client: TestClient, world: 
 
 def test_team_plugin_listing_shows_what_is_enabled(client: TestClient, world: World) -> None:
     headers = world.auth("alice")
-    assert client.get("/api/v1/teams/alpha/plugins", headers=headers).json() == [
-        {
-            "name": "fixture",
-            "title": "Fixture",
-            "description": "Notes, for testing every hook.",
-            "enabled": True,
-        }
-    ]
+
+    def listed() -> dict[str, dict[str, object]]:
+        rows = client.get("/api/v1/teams/alpha/plugins", headers=headers).json()
+        return {row["name"]: row for row in rows}
+
+    assert listed()["fixture"] == {
+        "name": "fixture",
+        "title": "Fixture",
+        "description": "Notes, for testing every hook.",
+        "enabled": True,
+    }
     client.delete("/api/v1/teams/alpha/plugins/fixture", headers=headers)
-    assert client.get("/api/v1/teams/alpha/plugins", headers=headers).json()[0]["enabled"] is False
+    assert listed()["fixture"]["enabled"] is False
     # Idempotent both ways.
     assert client.delete("/api/v1/teams/alpha/plugins/fixture", headers=headers).status_code == 200

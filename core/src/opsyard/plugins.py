@@ -43,6 +43,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "opsyard.webhooks.hooks",
     "opsyard.inbound.hooks",
     "opsyard.jobs.hooks",
+    "opsyard.calendars.hooks",
 )
 
 

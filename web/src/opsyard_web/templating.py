@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 
 from opsyard.plugins import PluginRegistry
 from opsyard_web.assets import HTMX_FILE, TEMPLATES_DIR
+from opsyard_web.markdown import render_markdown
 
 ENVIRONMENT_STATE = "web_templates"
 
@@ -56,6 +57,7 @@ def build_environment(registry: PluginRegistry) -> Environment:
     )
     environment.filters["when"] = when
     environment.filters["when_text"] = when_text
+    environment.filters["markdown"] = render_markdown
     environment.globals["htmx_file"] = HTMX_FILE
     return environment
 

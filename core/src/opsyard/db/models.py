@@ -2,6 +2,7 @@
 
 from opsyard.audit.models import AuditEntry
 from opsyard.auth.models import ApiToken, User
+from opsyard.calendars.models import TeamCalendar, TeamSprint
 from opsyard.events.models import StoredEvent
 from opsyard.inbound.models import InboundIntegration, ReceivedWebhook
 from opsyard.jobs.models import JobLease, JobRun
@@ -26,7 +27,9 @@ __all__ = [
     "RotationMember",
     "StoredEvent",
     "Team",
+    "TeamCalendar",
     "TeamPlugin",
+    "TeamSprint",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -1,0 +1,1 @@
+"""Team sprint calendars: the sprint a day falls in, and the sprints after it."""
