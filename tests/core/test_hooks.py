@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from opsyard import events, hookspecs, inbound
+from opsyard.context import PortalContext
 from opsyard.db import migrations
 from opsyard.db.engine import session_scope
 from opsyard.extension import Event, InboundDelivery, JobContext, NavItem, PluginInfo, Widget
@@ -117,34 +118,35 @@ def test_hook_event_types(registry: PluginRegistry) -> None:
     assert event_type.payload.__name__ == "NoteCreated"
 
 
-def test_hook_handle_event(registry: PluginRegistry) -> None:
+def test_hook_handle_event(ctx: PortalContext) -> None:
     from opsyard_fixture.plugin import RECEIVED
 
     event = Event(
         name="fixture.note.created", team_slug="alpha", payload={"note_id": 1, "text": "x"}
     )
-    assert events.publish(registry, event) == 1
+    assert events.publish(ctx, event) == 1
     assert RECEIVED["handle_event"][-1] is event
+    assert RECEIVED["handle_event_portal"][-1] is ctx
 
 
-def test_hook_handle_event_refuses_a_payload_off_schema(registry: PluginRegistry) -> None:
+def test_hook_handle_event_refuses_a_payload_off_schema(ctx: PortalContext) -> None:
     import pytest
 
     from opsyard.errors import OpsyardError
 
     with pytest.raises(OpsyardError) as raised:
-        events.publish(registry, Event("fixture.note.created", "alpha", {"note_id": "x"}))
+        events.publish(ctx, Event("fixture.note.created", "alpha", {"note_id": "x"}))
     assert raised.value.code == "request.invalid"
 
 
-def test_hook_handle_inbound_webhook(registry: PluginRegistry, world: World) -> None:
+def test_hook_handle_inbound_webhook(world: World) -> None:
     delivery = InboundDelivery(
         provider="github", team_slug="alpha", delivery_id="d-1", event="issues", payload={}
     )
     with world.session() as session:
         enabled = teams.enabled_plugins(session, world.teams["alpha"])
-    assert inbound.dispatch(registry, delivery, enabled) == ["fixture"]
-    assert inbound.dispatch(registry, delivery, enabled=[]) == []
+    assert inbound.dispatch(world.ctx, delivery, enabled) == ["fixture"]
+    assert inbound.dispatch(world.ctx, delivery, enabled=[]) == []
 
 
 def test_hook_cli_commands(registry: PluginRegistry) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from opsyard.auth.models import User
+    from opsyard.context import PortalContext
     from opsyard.errors import ErrorCode
     from opsyard.extension import (
         Event,
@@ -157,22 +158,24 @@ def event_types() -> list[EventType]:
 
 
 @hookspec
-def handle_event(event: Event) -> None:
+def handle_event(event: Event, portal: PortalContext) -> None:
     """Called for every event emitted by any plugin, after the change that caused it was
     committed.
 
-    ``event`` carries its name, team and payload. Return nothing; an exception is logged
-    and does not stop other handlers.
+    ``event`` carries its name, team and payload; ``portal`` gives the settings and
+    database sessions to act with (open one with ``portal.sessions()``). Return nothing; an
+    exception is logged and does not stop other handlers.
     """
 
 
 @hookspec
-def handle_inbound_webhook(delivery: InboundDelivery) -> bool | None:
+def handle_inbound_webhook(delivery: InboundDelivery, portal: PortalContext) -> bool | None:
     """Called for every verified inbound webhook addressed to a team that enabled the plugin.
 
     ``delivery`` carries the provider (``github``, ``alertmanager``, ``standard``), the
-    team, the delivery id and the parsed payload. Return True if the plugin acted on it,
-    None or False if it was not of interest.
+    team, the delivery id and the parsed payload; ``portal`` gives the settings and database
+    sessions to act with. Return True if the plugin acted on it, None or False if it was not
+    of interest.
     """
 
 

@@ -51,7 +51,7 @@ def dispatch_pending(
             return None
         for event in _read(portal, ids):
             # call_each logs and skips a handler that raises; the others still get the event.
-            for _ in portal.registry.call_each("handle_event", event=event):
+            for _ in portal.registry.call_each("handle_event", event=event, portal=portal):
                 pass
         return _mark_dispatched(portal, ids, token=token, now=now)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -18,6 +18,9 @@ from opsyard.errors import FieldProblem, OpsyardError
 from opsyard.events.models import StoredEvent
 from opsyard.extension import Event
 from opsyard.plugins import PluginRegistry
+
+if TYPE_CHECKING:
+    from opsyard.context import PortalContext
 from opsyard.teams.models import Team
 
 
@@ -56,11 +59,11 @@ def validate(registry: PluginRegistry, event: Event) -> None:
     _checked_payload(registry, event.name, event.payload)
 
 
-def publish(registry: PluginRegistry, event: Event) -> int:
+def publish(portal: PortalContext, event: Event) -> int:
     """Validate `event` and hand it to every handler now, bypassing the outbox; returns how
     many handled it. A failing handler is logged and does not keep the event from the others."""
-    validate(registry, event)
-    return sum(1 for _ in registry.call_each("handle_event", event=event))
+    validate(portal.registry, event)
+    return sum(1 for _ in portal.registry.call_each("handle_event", event=event, portal=portal))
 
 
 def emit(

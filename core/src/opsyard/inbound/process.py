@@ -19,7 +19,6 @@ from opsyard.db.claims import claim_due
 from opsyard.extension import InboundDelivery, JobContext
 from opsyard.inbound.models import InboundIntegration, InboundStatus, ReceivedWebhook
 from opsyard.jobs.drain import drain
-from opsyard.plugins import PluginRegistry
 from opsyard.teams.models import Team, TeamPlugin
 
 BATCH_SIZE = 100
@@ -27,14 +26,12 @@ LEASE = timedelta(minutes=5)
 RUN_BUDGET_SECONDS = 60.0
 
 
-def dispatch(
-    registry: PluginRegistry, delivery: InboundDelivery, enabled: Iterable[str]
-) -> list[str]:
+def dispatch(portal: PortalContext, delivery: InboundDelivery, enabled: Iterable[str]) -> list[str]:
     """The plugins, among those the team enabled, that acted on `delivery`."""
     return [
         name
-        for name, handled in registry.call_each(
-            "handle_inbound_webhook", plugins=enabled, delivery=delivery
+        for name, handled in portal.registry.call_each(
+            "handle_inbound_webhook", plugins=enabled, delivery=delivery, portal=portal
         )
         if handled
     ]
@@ -100,8 +97,7 @@ def _process(portal: PortalContext, ids: list[int], *, token: str, now: datetime
     # Plugins run outside any transaction of ours: on SQLite one that writes would otherwise
     # wait on our own lock.
     outcomes = [
-        (row_id, dispatch(portal.registry, delivery, enabled[team_id]))
-        for row_id, team_id, delivery in work
+        (row_id, dispatch(portal, delivery, enabled[team_id])) for row_id, team_id, delivery in work
     ]
     with portal.sessions() as session:
         for row_id, handled_by in outcomes:

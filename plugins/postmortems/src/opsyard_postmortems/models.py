@@ -82,6 +82,36 @@ class PostMortem(Base):
     reviewer: Mapped[User | None] = relationship(foreign_keys=[reviewer_id], lazy="joined")
     approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="joined")
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")
+    authors: Mapped[list[Author]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        lazy="selectin",
+        order_by="TimelineEntry.occurred_at, TimelineEntry.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    links: Mapped[list[Link]] = relationship(
+        lazy="selectin", order_by="Link.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    items: Mapped[list[ActionItem]] = relationship(
+        lazy="selectin",
+        order_by="ActionItem.id",
+        back_populates="postmortem",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    ideas: Mapped[list[ParkingLotIdea]] = relationship(
+        lazy="selectin",
+        order_by="ParkingLotIdea.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    @property
+    def reference(self) -> str:
+        """How people refer to it: ``PM-7``."""
+        return f"PM-{self.number}"
 
 
 class Author(Base):
@@ -193,6 +223,7 @@ class ActionItem(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id], lazy="joined")
+    postmortem: Mapped[PostMortem] = relationship(back_populates="items", lazy="joined")
     deprioritized_by: Mapped[User | None] = relationship(
         foreign_keys=[deprioritized_by_id], lazy="joined"
     )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from opsyard.api.deps import DbSession, TeamAccess, TeamMember
 from opsyard.auth.models import User
+from opsyard.context import PortalContext
 from opsyard.errors import Category, ErrorCode, OpsyardError
 from opsyard.extension import (
     Event,
@@ -205,12 +206,13 @@ def event_types() -> list[EventType]:
 
 
 @hookimpl
-def handle_event(event: Event) -> None:
+def handle_event(event: Event, portal: PortalContext) -> None:
     RECEIVED["handle_event"].append(event)
+    RECEIVED["handle_event_portal"].append(portal)
 
 
 @hookimpl
-def handle_inbound_webhook(delivery: InboundDelivery) -> bool | None:
+def handle_inbound_webhook(delivery: InboundDelivery, portal: PortalContext) -> bool | None:
     RECEIVED["handle_inbound_webhook"].append(delivery)
     return delivery.provider == "github"
 
