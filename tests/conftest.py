@@ -25,7 +25,7 @@ from opsyard.app import create_app
 from opsyard.auth import passwords, tokens, users
 from opsyard.auth.models import User
 from opsyard.auth.passwords import hash_password
-from opsyard.config import Settings
+from opsyard.config import Settings, get_settings
 from opsyard.context import PortalContext, build_context
 from opsyard.db import migrations
 from opsyard.db.engine import make_engine, session_scope
@@ -216,3 +216,26 @@ def world(ctx: PortalContext) -> World:
         for who, user in people.items():
             issued[who] = tokens.issue(session, user=user, expires_in_days=30, actor=None).plaintext
     return World(ctx=ctx, people=people, teams=made_teams, tokens=issued)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
+    """Point the CLI's settings (read from the environment) at this test's database."""
+    point_cli_at(monkeypatch, database_url)
+    yield database_url
+    get_settings.cache_clear()
+
+
+def point_cli_at(
+    monkeypatch: pytest.MonkeyPatch, url: str, secret: str | None = TEST_SECRET
+) -> None:
+    """Make the CLI's settings, read from the environment, use the database at `url`."""
+    monkeypatch.setenv("OPSYARD_DATABASE_URL", url)
+    if secret is None:
+        monkeypatch.delenv("OPSYARD_SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("OPSYARD_SECRET_KEY", secret)
+    monkeypatch.setenv("OPSYARD_LOG_FORMAT", "text")
+    monkeypatch.setenv("OPSYARD_DEMO", "false")
+    monkeypatch.delenv("OPSYARD_LOG_LEVEL", raising=False)
+    get_settings.cache_clear()

@@ -34,36 +34,16 @@ from opsyard.hookspecs import hookimpl
 from opsyard.plugins import PluginRegistry, create_registry
 from opsyard.roles import Role
 from opsyard.teams import service as team_service
-from tests.conftest import TEST_SECRET, World
+from tests.conftest import TEST_SECRET, World, point_cli_at
 
 OPSYARD_SCRIPT = Path(sys.executable).parent / "opsyard"
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
-    """Point the CLI's settings (read from the environment) at this test's database."""
-    _point_at(monkeypatch, database_url)
-    yield database_url
-    get_settings.cache_clear()
-
-
-def _point_at(monkeypatch: pytest.MonkeyPatch, url: str, secret: str | None = TEST_SECRET) -> None:
-    monkeypatch.setenv("OPSYARD_DATABASE_URL", url)
-    if secret is None:
-        monkeypatch.delenv("OPSYARD_SECRET_KEY", raising=False)
-    else:
-        monkeypatch.setenv("OPSYARD_SECRET_KEY", secret)
-    monkeypatch.setenv("OPSYARD_LOG_FORMAT", "text")
-    monkeypatch.setenv("OPSYARD_DEMO", "false")
-    monkeypatch.delenv("OPSYARD_LOG_LEVEL", raising=False)
-    get_settings.cache_clear()
 
 
 @pytest.fixture
 def fresh_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """An empty SQLite file that no migration has touched."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    _point_at(monkeypatch, url)
+    point_cli_at(monkeypatch, url)
     yield url
     get_settings.cache_clear()
 
@@ -181,7 +161,7 @@ def test_invalid_setting_is_operator_fixable(cli_env: str, monkeypatch: pytest.M
 def test_unreachable_database_is_operator_fixable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _point_at(monkeypatch, f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    point_cli_at(monkeypatch, f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
     line = fails("users", "list", code=3)
     assert "(db.unavailable)" in line
     get_settings.cache_clear()
@@ -500,7 +480,7 @@ def test_demo_command_migrates_loads_once_and_resets(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server_calls: _ServerCalls
 ) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    _point_at(monkeypatch, url, secret=None)
+    point_cli_at(monkeypatch, url, secret=None)
     first = ok("demo", "--port", "8124").stdout
     assert "demo data loaded" in first and "opsyard-demo" in first
     for email in ("admin@example.com", "ana@example.com", "ben@example.com", "vic@example.com"):

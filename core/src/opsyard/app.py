@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from opsyard import errors, problems
 from opsyard.api import audit, docs, health, plugins, teams, tokens, users
 from opsyard.api.deps import plugin_enabled
+from opsyard.calendars import api as calendar_api
 from opsyard.config import Settings, get_settings
 from opsyard.context import PortalContext, build_context
 from opsyard.errors import OpsyardError
@@ -74,6 +75,7 @@ def create_app(
     core_apis = (
         users, teams, tokens, plugins, audit,
         events_api, webhooks_api, inbound_api, notifications_api, oncall_api, jobs_api,
+        calendar_api,
     )  # fmt: skip
     for module in core_apis:
         api.include_router(module.router)

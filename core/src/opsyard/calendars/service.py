@@ -8,8 +8,10 @@ sprints work from the day a team is created.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
+from typing import Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -27,8 +29,8 @@ DEFAULT_LENGTH_DAYS = 14
 DEFAULT_ANCHOR = date(2026, 1, 5)
 MAX_LENGTH_DAYS = 90
 MAX_LISTED_SPRINTS = 200
-CADENCE = "cadence"
-EXPLICIT = "explicit"
+CADENCE: Literal["cadence"] = "cadence"
+EXPLICIT: Literal["explicit"] = "explicit"
 
 DEFAULT_CALENDAR = CadenceCalendar(DEFAULT_LENGTH_DAYS, DEFAULT_ANCHOR)
 
@@ -147,6 +149,62 @@ def _audit(session: Session, *, team: Team, actor: User | None, detail: str) -> 
     audit.record(session, actor=actor, action="calendar.update", target=detail, team_id=team.id)
 
 
-def mode_of(session: Session, *, team: Team) -> str:
+@dataclass(frozen=True)
+class CalendarView:
+    """How a team's calendar is set: for showing and editing it."""
+
+    mode: Literal["cadence", "explicit"]
+    length_days: int | None
+    anchor_on: date | None
+    is_default: bool
+    listed: list[ListedSprint]
+
+
+def describe(session: Session, *, team: Team) -> CalendarView:
+    """The team's calendar settings (the default cadence when it has set none)."""
     row = session.get(TeamCalendar, team.id)
-    return row.mode if row else CADENCE
+    if row is None:
+        return CalendarView(CADENCE, DEFAULT_LENGTH_DAYS, DEFAULT_ANCHOR, True, [])
+    if row.mode == EXPLICIT:
+        return CalendarView(EXPLICIT, None, None, False, listed_sprints(session, team=team))
+    return CalendarView(CADENCE, row.length_days, row.anchor_on, False, [])
+
+
+def parse_day(text: str, pointer: str, what: str) -> date:
+    """`text` as a YYYY-MM-DD date; `what` names it in the error."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise OpsyardError(
+            INVALID_CALENDAR,
+            f"{what} {text.strip()!r} is not a date.",
+            fields=[FieldProblem(pointer, f"Write {what.lower()} as YYYY-MM-DD.")],
+        ) from None
+
+
+def parse_sprint_lines(text: str) -> list[ListedSprint]:
+    """Sprints from lines of ``name, first day, last day``; blank lines are skipped."""
+    sprints: list[ListedSprint] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in line.rsplit(",", 2)]
+        if len(parts) != 3:
+            raise OpsyardError(
+                INVALID_CALENDAR,
+                f"Line {number} is not 'name, first day, last day'.",
+                fields=[
+                    FieldProblem(
+                        "/sprints", f"Line {number}: write 'Sprint 12, 2026-03-02, 2026-03-13'."
+                    )
+                ],
+            )
+        name, first, last = parts
+        sprints.append(
+            ListedSprint(
+                name,
+                parse_day(first, "/sprints", f"Line {number}: the first day"),
+                parse_day(last, "/sprints", f"Line {number}: the last day"),
+            )
+        )
+    return sprints

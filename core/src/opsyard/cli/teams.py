@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TextIO
 
 import click
 
 from opsyard.auth import users as user_service
+from opsyard.calendars import service as calendar_service
+from opsyard.calendars.sprints import upcoming
 from opsyard.cli.output import print_rows
 from opsyard.cli.runtime import transaction
+from opsyard.db.base import utcnow
 from opsyard.roles import Role
 from opsyard.teams import service as team_service
 
@@ -105,3 +109,50 @@ def members(slug: str, as_json: bool) -> None:
         ]
     columns = [("email", "EMAIL"), ("name", "NAME"), ("role", "ROLE"), ("since", "SINCE")]
     print_rows(rows, columns, as_json=as_json, empty=f"{slug} has no members")
+
+
+@teams.command("calendar")
+@click.argument("slug")
+@click.option("--length", "length_days", type=int, help="Set sprints of this many days.")
+@click.option(
+    "--anchor", "anchor_on", type=click.DateTime(["%Y-%m-%d"]), help="The first day of a sprint."
+)
+@click.option(
+    "--sprints",
+    "sprints_file",
+    type=click.File("r"),
+    help="Set an explicit list: a file with one 'name, first day, last day' per line.",
+)
+@click.option("--count", default=6, show_default=True, help="How many sprints to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def calendar(
+    slug: str,
+    length_days: int | None,
+    anchor_on: datetime | None,
+    sprints_file: TextIO | None,
+    count: int,
+    as_json: bool,
+) -> None:
+    """Show a team's sprints from today on; with --length/--anchor or --sprints, set them first."""
+    if sprints_file is not None and (length_days is not None or anchor_on is not None):
+        raise click.UsageError("give either --length and --anchor, or --sprints")
+    if (length_days is None) != (anchor_on is None):
+        raise click.UsageError("--length and --anchor go together")
+    with transaction() as (_, session):
+        team = team_service.require_by_slug(session, slug)
+        if sprints_file is not None:
+            listed = calendar_service.parse_sprint_lines(sprints_file.read())
+            calendar_service.set_sprints(session, team=team, sprints=listed, actor=None)
+        elif length_days is not None and anchor_on is not None:
+            calendar_service.set_cadence(
+                session, team=team, length_days=length_days, anchor_on=anchor_on.date(), actor=None
+            )
+        shown = upcoming(
+            calendar_service.calendar_for(session, team=team), utcnow().date(), max(count, 1)
+        )
+    rows = [
+        {"sprint": s.name, "starts_on": s.starts_on, "ends_on": s.ends_on, "number": s.number}
+        for s in shown
+    ]
+    columns = [("sprint", "SPRINT"), ("starts_on", "FIRST DAY"), ("ends_on", "LAST DAY")]
+    print_rows(rows, columns, as_json=as_json, empty="no sprints")

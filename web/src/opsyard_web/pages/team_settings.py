@@ -11,6 +11,9 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from opsyard.api.deps import DbSession, Portal, TeamAccess, TeamContext
+from opsyard.calendars import service as calendars
+from opsyard.calendars.api import calendar_out
+from opsyard.db.base import utcnow
 from opsyard.plugins import PluginRegistry
 from opsyard.roles import Role
 from opsyard.teams import service as teams
@@ -44,6 +47,7 @@ def settings_context(
     access: TeamContext,
     *,
     member_form: FormState | None = None,
+    calendar_form: FormState | None = None,
 ) -> dict[str, Any]:
     """Everything the settings page shows. `can_manage` only decides which controls appear;
     every change is checked again by its own route (TeamOwner)."""
@@ -55,7 +59,23 @@ def settings_context(
         "roles": list(reversed(Role)),
         "role_options": [(role.value, role.value) for role in reversed(Role)],
         "member_form": member_form or FormState(values={"role": Role.MEMBER.value}),
+        "calendar": calendar_out(session, team=access.team, today=utcnow().date()),
+        "calendar_form": calendar_form or _calendar_form(session, access.team),
     }
+
+
+def _calendar_form(session: Session, team: Team) -> FormState:
+    """The calendar form filled with what the team has set."""
+    view = calendars.describe(session, team=team)
+    lines = "\n".join(f"{s.name}, {s.starts_on}, {s.ends_on}" for s in view.listed)
+    return FormState(
+        values={
+            "mode": view.mode,
+            "length_days": str(view.length_days or calendars.DEFAULT_LENGTH_DAYS),
+            "anchor_on": str(view.anchor_on or calendars.DEFAULT_ANCHOR),
+            "sprints": lines,
+        }
+    )
 
 
 @router.get("/t/{team}/settings")
