@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ from opsyard_fixture.models import FixtureNote
 
 def _load(ctx: PortalContext, registry: PluginRegistry) -> DemoSummary:
     with session_scope(ctx.sessions) as session:
-        return load_demo_data(session, registry)
+        return load_demo_data(session, dataclasses.replace(ctx, registry=registry))
 
 
 def _counts(ctx: PortalContext) -> dict[str, int]:

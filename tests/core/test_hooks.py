@@ -162,7 +162,12 @@ def test_hook_demo_data(registry: PluginRegistry, world: World) -> None:
         owner = session.merge(world.people["carol"])
         list(
             registry.call_each(
-                "demo_data", plugins=["fixture"], session=session, team=team, users={"owner": owner}
+                "demo_data",
+                plugins=["fixture"],
+                session=session,
+                team=team,
+                users={"owner": owner},
+                portal=world.ctx,
             )
         )
     from sqlalchemy import select
@@ -172,6 +177,9 @@ def test_hook_demo_data(registry: PluginRegistry, world: World) -> None:
     with world.session() as session:
         texts = list(session.scalars(select(FixtureNote.text)))
     assert texts == ["Demo note by carol@example.com"]
+    from opsyard_fixture.plugin import RECEIVED
+
+    assert RECEIVED["demo_data_portal"][-1] is world.ctx
 
 
 def test_hook_error_codes(registry: PluginRegistry) -> None:

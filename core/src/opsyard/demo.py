@@ -18,9 +18,9 @@ from opsyard.audit import service as audit
 from opsyard.audit.models import AuditEntry
 from opsyard.auth import users as user_service
 from opsyard.auth.models import User
+from opsyard.context import PortalContext
 from opsyard.db.base import utcnow
 from opsyard.oncall import service as oncall_service
-from opsyard.plugins import PluginRegistry
 from opsyard.roles import Role
 from opsyard.teams import service as team_service
 from opsyard.teams.models import Team
@@ -105,8 +105,9 @@ class DemoSummary:
         return described
 
 
-def load_demo_data(session: Session, registry: PluginRegistry) -> DemoSummary:
+def load_demo_data(session: Session, portal: PortalContext) -> DemoSummary:
     """Add the demo users, teams and plugin data that are not there yet."""
+    registry = portal.registry
     summary = DemoSummary()
     people = {person.key: _ensure_user(session, person, summary) for person in DEMO_USERS}
     teams = {team.slug: _ensure_team(session, team, people, summary) for team in DEMO_TEAMS}
@@ -117,7 +118,7 @@ def load_demo_data(session: Session, registry: PluginRegistry) -> DemoSummary:
         if team_service.enable_plugin(session, team=showcase, plugin=plugin, actor=None):
             summary.plugins_enabled.append(plugin)
         if not _plugin_data_loaded(session, showcase, plugin):
-            _load_plugin_data(session, registry, plugin, showcase, role_users, summary)
+            _load_plugin_data(session, portal, plugin, showcase, role_users, summary)
     return summary
 
 
@@ -181,7 +182,7 @@ def _plugin_data_loaded(session: Session, team: Team, plugin: str) -> bool:
 
 def _load_plugin_data(
     session: Session,
-    registry: PluginRegistry,
+    portal: PortalContext,
     plugin: str,
     team: Team,
     role_users: dict[str, User],
@@ -189,6 +190,7 @@ def _load_plugin_data(
 ) -> None:
     """Call the plugin's demo_data hook in a savepoint, so a failing plugin leaves no half
     of its data behind and the rest of the demo still loads."""
+    registry = portal.registry
     implemented = any(
         impl.plugin_name == plugin for impl in registry.manager.hook.demo_data.get_hookimpls()
     )
@@ -196,7 +198,12 @@ def _load_plugin_data(
     try:
         answered = list(
             registry.call_each(
-                "demo_data", plugins=[plugin], session=session, team=team, users=role_users
+                "demo_data",
+                plugins=[plugin],
+                session=session,
+                team=team,
+                users=role_users,
+                portal=portal,
             )
         )
         if implemented and not answered:

@@ -199,12 +199,13 @@ def cli_commands() -> list[click.Command]:
 
 
 @hookspec
-def demo_data(session: Session, team: Team, users: dict[str, User]) -> None:
+def demo_data(session: Session, team: Team, users: dict[str, User], portal: PortalContext) -> None:
     """Called by ``opsyard demo`` after the plugin is enabled for a demo team.
 
     ``session`` is the open transaction, ``team`` the demo team and ``users`` the demo users
-    by role name (``owner``, ``member``, ``viewer``). Add rows that show every state the
-    plugin has; return nothing.
+    by role name (``owner``, ``member``, ``viewer``); ``portal`` gives the settings and the
+    registry, for services that emit events. Add rows that show every state the plugin has;
+    return nothing.
     """
 
 

@@ -152,6 +152,6 @@ def demo(host: str, port: int, reset: bool) -> None:
         if applied:
             click.echo(f"applied {len(applied)} migrations")
         with session_scope(ctx.sessions) as session:
-            summary = load_demo_data(session, ctx.registry)
+            summary = load_demo_data(session, ctx)
         print_welcome(summary, listen_url(host, port))
         serve_portal(ctx, host=host, port=port)

@@ -235,7 +235,8 @@ def cli_commands() -> list[click.Command]:
 
 
 @hookimpl
-def demo_data(session: Session, team: Team, users: dict[str, User]) -> None:
+def demo_data(session: Session, team: Team, users: dict[str, User], portal: PortalContext) -> None:
+    RECEIVED["demo_data_portal"].append(portal)
     session.add(FixtureNote(team_id=team.id, text=f"Demo note by {users['owner'].email}"))
 
 
