@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsyard.roles import Role
+
+# A row id as a client may send it: within the 32-bit integer columns ids live in, so an
+# absurd number is a 422 that names the field rather than an overflow in the database driver.
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
 class Strict(BaseModel):

@@ -44,7 +44,7 @@ def pending_steps(item: ActionItem, *, reminder_days: int) -> list[Step]:
             steps.append(Step(REMIND, remind_at))
         steps.append(Step(OVERDUE, start_of(item.deadline + timedelta(days=1))))
     escalate_at = start_of(item.escalate_after + timedelta(days=1))
-    steps.append(Step(ESCALATE, max(escalate_at, *(step.at for step in steps))))
+    steps.append(Step(ESCALATE, max([escalate_at, *(step.at for step in steps)])))
     return steps
 
 
