@@ -8,8 +8,20 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from opsyard.db.engine import session_scope
+from opsyard.teams import service as teams
 from tests.conftest import World
 from tests.core.routes import Endpoint, endpoints
+
+
+@pytest.fixture(autouse=True)
+def _every_plugin_on(world: World) -> None:
+    """Both teams switch on every installed plugin, so each plugin route answers with its
+    own authorisation decision rather than 404 for a plugin that is off."""
+    with session_scope(world.ctx.sessions) as session:
+        for team in world.teams.values():
+            for plugin in world.ctx.registry.names:
+                teams.enable_plugin(session, team=session.merge(team), plugin=plugin, actor=None)
 
 
 def _call(client: TestClient, endpoint: Endpoint, url: str, **kwargs: object):
