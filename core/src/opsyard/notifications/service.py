@@ -71,15 +71,22 @@ def notify(
     dedup_key: str | None = None,
     source: str | None = None,
     at: datetime | None = None,
+    people: Sequence[User] = (),
 ) -> list[Notification]:
     """Queue a message to the team's channels; returns one notification per channel.
 
     `channels` names channel ids; by default every enabled channel except PagerDuty ones,
     which wake people up and are reached through `page_oncall` (or by naming them).
+    `people` are whom the message is for: email channels write to them instead of the
+    channel's list, and the other channels, which post to a team's room, carry their
+    addresses in ``details["to"]`` (name them in `summary` or `body` too).
     """
     check_severity(severity)
     check_dedup_key(dedup_key)
     now = at or utcnow()
+    addresses = [person.email for person in people]
+    if addresses:
+        details = {**(details or {}), "to": addresses}
     queued = [
         enqueue(
             session,
@@ -93,6 +100,7 @@ def notify(
             dedup_key=dedup_key,
             source=source or f"opsyard/{team.slug}",
             at=now,
+            recipients=addresses if addresses and channel.kind == "email" else None,
         )
         for channel in choose_channels(
             session, team=team, channel_ids=channels, with_pagerduty=channels is not None
