@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from opsyard import errors
 from opsyard.audit import service as audit
 from opsyard.auth.models import User
-from opsyard.errors import FieldProblem, OpsyardError
+from opsyard.errors import ErrorCode, FieldProblem, OpsyardError
 from opsyard.roles import Role
 from opsyard.teams.models import Membership, Team, TeamPlugin
 
@@ -186,3 +186,27 @@ def disable_plugin(session: Session, *, team: Team, plugin: str, actor: User | N
     session.delete(row)
     audit.record(session, actor=actor, action="plugin.disabled", target=plugin, team_id=team.id)
     return True
+
+
+def require_member(
+    session: Session,
+    *,
+    team: Team,
+    user_id: int,
+    error: ErrorCode,
+    pointer: str,
+    at_least: Role = Role.MEMBER,
+) -> User:
+    """The user `user_id` if they hold at least `at_least` in `team`, else `error` naming
+    the field at `pointer`. Unknown ids get the same answer as outsiders, so nobody learns
+    who has an account elsewhere; the default leaves viewers out, as they cannot take on work."""
+    user = session.get(User, user_id)
+    member = membership(session, team=team, user=user) if user is not None else None
+    if user is None or member is None or not Role(member.role).allows(at_least):
+        who = "a member" if at_least is Role.VIEWER else f"at least {at_least.value}"
+        raise OpsyardError(
+            error,
+            f"User {user_id} is not {who} of {team.slug}.",
+            fields=[FieldProblem(pointer, f"Choose someone who is {who} of {team.slug}.")],
+        )
+    return user

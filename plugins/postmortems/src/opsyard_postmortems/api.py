@@ -7,7 +7,6 @@ are declared before "/{number}", whose number is an int, so "/items" never reads
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from http import HTTPStatus
 from typing import Annotated, Literal
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from opsyard import errors
 from opsyard.api.deps import DbSession, Portal, TeamAccess, TeamContext, TeamMember, TeamOwner
 from opsyard.api.schemas import ROW_ID_MAX, RowId, Strict
-from opsyard.auth.models import User
+from opsyard.calendars.schemas import SprintOut
 from opsyard.calendars.service import calendar_for
 from opsyard.calendars.sprints import Sprint
 from opsyard.db.base import utcnow
@@ -91,13 +90,6 @@ class DigestOut(BaseModel):
     sent: int = Field(description="Digests sent (0 when the owner has no open items).")
 
 
-class SprintOut(BaseModel):
-    number: int
-    name: str
-    starts_on: date
-    ends_on: date
-
-
 class FollowThroughOut(BaseModel):
     sprint: SprintOut | None = Field(description="Null for the all-time figure.")
     items: int
@@ -155,19 +147,6 @@ def _owner_filter(value: str | None, access: TeamContext) -> int | None:
         f"owner={value!r} is neither 'me' nor a user id.",
         fields=[FieldProblem("/query/owner", "Use 'me' or a user's numeric id.")],
     )
-
-
-def _team_member(session: Session, access: TeamContext, user_id: int, pointer: str) -> User:
-    """A member of the team by id. Unknown ids get the same answer as non-members, so the API
-    does not reveal who has an account outside the team."""
-    user = session.get(User, user_id)
-    if user is None or teams.membership(session, team=access.team, user=user) is None:
-        raise OpsyardError(
-            errors.VALIDATION_FAILED,
-            f"User {user_id} is not a member of {access.team.slug}.",
-            fields=[FieldProblem(pointer, "Choose a member of the team.")],
-        )
-    return user
 
 
 def _sprint(session: Session, access: TeamContext, number: int) -> Sprint:
@@ -370,7 +349,14 @@ def send_digest(
     user = access.user
     if body is not None and body.user_id is not None and body.user_id != access.user.id:
         access.require(Role.OWNER)
-        user = _team_member(session, access, body.user_id, "/user_id")
+        user = teams.require_member(
+            session,
+            team=access.team,
+            user_id=body.user_id,
+            error=errors.VALIDATION_FAILED,
+            pointer="/user_id",
+            at_least=Role.VIEWER,
+        )
     sent = digest.send_digest(session, portal=portal, team=access.team, user=user, now=utcnow())
     return DigestOut(sent=sent)
 

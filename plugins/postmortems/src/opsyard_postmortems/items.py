@@ -22,6 +22,7 @@ from opsyard.calendars.service import calendar_for
 from opsyard.context import PortalContext
 from opsyard.db.base import utcnow
 from opsyard.errors import FieldProblem, OpsyardError
+from opsyard.teams import service as teams
 from opsyard.teams.models import Team
 from opsyard_postmortems import events, ladder
 from opsyard_postmortems.deadlines import (
@@ -49,7 +50,6 @@ from opsyard_postmortems.models import (
     ItemHistory,
     PostMortem,
 )
-from opsyard_postmortems.postmortems import require_member
 from opsyard_postmortems.schemas import (
     ActionItemIn,
     DeadlineExtensionIn,
@@ -172,7 +172,7 @@ def add_item(
             extra={"limit": MAX_ITEMS, "parking_lot": f"{postmortem.reference} parking lot"},
         )
     team = session.get_one(Team, postmortem.team_id)
-    owner = require_member(
+    owner = teams.require_member(
         session, team=team, user_id=data.owner_id, error=OWNER_NOT_MEMBER, pointer="/owner_id"
     )
     calendar = calendar_for(session, team=team)
@@ -490,7 +490,7 @@ def change_owner(
     now = now or utcnow()
     _require_open(item, "handed to another owner")
     team = session.get_one(Team, item.team_id)
-    owner = require_member(
+    owner = teams.require_member(
         session, team=team, user_id=owner_id, error=OWNER_NOT_MEMBER, pointer="/owner_id"
     )
     if owner.id == item.owner_id:

@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 
 from opsyard.auth.models import User
 from opsyard.db.base import utcnow
-from opsyard.errors import OpsyardError
-from opsyard_postmortems.errors import NOT_FOUND
 from opsyard_postmortems.models import ParkingLotIdea, PostMortem
+from opsyard_postmortems.postmortems import remove_part
 from opsyard_postmortems.schemas import IdeaIn
 
 
@@ -40,9 +39,11 @@ def delete_idea(
     session: Session, *, postmortem: PostMortem, idea_id: int, actor: User | None
 ) -> None:
     """Remove an idea from the parking lot (promoted to an item, or dropped)."""
-    idea = session.get(ParkingLotIdea, idea_id)
-    if idea is None or idea.postmortem_id != postmortem.id:
-        raise OpsyardError(NOT_FOUND, f"{postmortem.reference} has no parked idea {idea_id}.")
-    session.delete(idea)
-    session.flush()
-    session.expire(postmortem, ["ideas"])
+    remove_part(
+        session,
+        postmortem=postmortem,
+        model=ParkingLotIdea,
+        row_id=idea_id,
+        collection="ideas",
+        what="parked idea",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
@@ -13,8 +14,7 @@ from opsyard.audit import service as audit
 from opsyard.auth.models import User
 from opsyard.context import PortalContext
 from opsyard.db.base import utcnow
-from opsyard.errors import ErrorCode, FieldProblem, OpsyardError
-from opsyard.roles import Role
+from opsyard.errors import FieldProblem, OpsyardError
 from opsyard.teams import service as teams
 from opsyard.teams.models import Team
 from opsyard_postmortems import events
@@ -34,6 +34,7 @@ from opsyard_postmortems.models import (
     ActionItem,
     Author,
     Link,
+    ParkingLotIdea,
     PostMortem,
     TimelineEntry,
 )
@@ -51,21 +52,6 @@ NOT_NULL_FIELDS = (
     "author_ids",
 )
 TEXT_FIELDS = ("summary", "impact", "contributing_factors", "lessons")
-
-
-def require_member(
-    session: Session, *, team: Team, user_id: int, error: ErrorCode, pointer: str
-) -> User:
-    """The user `user_id` if they are a member or owner of `team`; viewers cannot take on work."""
-    user = session.get(User, user_id)
-    member = teams.membership(session, team=team, user=user) if user is not None else None
-    if user is None or member is None or not Role(member.role).allows(Role.MEMBER):
-        raise OpsyardError(
-            error,
-            f"User {user_id} is not a member of {team.slug} (viewers do not count).",
-            fields=[FieldProblem(pointer, f"Choose a member or owner of {team.slug}.")],
-        )
-    return user
 
 
 def _audit(session: Session, *, postmortem: PostMortem, actor: User | None, action: str) -> None:
@@ -91,7 +77,7 @@ def _check_window(started: datetime, ended: datetime | None) -> None:
 def _authors(session: Session, *, team: Team, author_ids: Sequence[int]) -> list[User]:
     people: list[User] = []
     for index, user_id in enumerate(author_ids):
-        person = require_member(
+        person = teams.require_member(
             session,
             team=team,
             user_id=user_id,
@@ -106,7 +92,7 @@ def _authors(session: Session, *, team: Team, author_ids: Sequence[int]) -> list
 def _check_reviewer(
     session: Session, *, team: Team, reviewer_id: int, author_ids: Sequence[int], pointer: str
 ) -> User:
-    reviewer = require_member(
+    reviewer = teams.require_member(
         session, team=team, user_id=reviewer_id, error=INVALID_POSTMORTEM, pointer=pointer
     )
     if reviewer.id in author_ids:
@@ -342,16 +328,41 @@ def add_timeline_entry(
     return entry
 
 
+# The lists a post-mortem is made of, each row pointing back at its post-mortem.
+Part = TypeVar("Part", TimelineEntry, Link, ParkingLotIdea)
+
+
+def remove_part(
+    session: Session,
+    *,
+    postmortem: PostMortem,
+    model: type[Part],
+    row_id: int,
+    collection: str,
+    what: str,
+) -> None:
+    """Delete row `row_id` of `model` if it belongs to `postmortem` (404 otherwise, whichever
+    post-mortem it is in), and reload that list of the post-mortem on next access."""
+    row = session.get(model, row_id)
+    if row is None or row.postmortem_id != postmortem.id:
+        raise OpsyardError(NOT_FOUND, f"{postmortem.reference} has no {what} {row_id}.")
+    session.delete(row)
+    session.flush()
+    session.expire(postmortem, [collection])
+
+
 def delete_timeline_entry(
     session: Session, *, postmortem: PostMortem, entry_id: int, actor: User | None
 ) -> None:
     """Remove one entry of the timeline."""
-    entry = session.get(TimelineEntry, entry_id)
-    if entry is None or entry.postmortem_id != postmortem.id:
-        raise OpsyardError(NOT_FOUND, f"{postmortem.reference} has no timeline entry {entry_id}.")
-    session.delete(entry)
-    session.flush()
-    session.expire(postmortem, ["timeline"])
+    remove_part(
+        session,
+        postmortem=postmortem,
+        model=TimelineEntry,
+        row_id=entry_id,
+        collection="timeline",
+        what="timeline entry",
+    )
 
 
 def add_link(session: Session, *, postmortem: PostMortem, actor: User | None, data: LinkIn) -> Link:
@@ -367,12 +378,9 @@ def delete_link(
     session: Session, *, postmortem: PostMortem, link_id: int, actor: User | None
 ) -> None:
     """Remove one link."""
-    link = session.get(Link, link_id)
-    if link is None or link.postmortem_id != postmortem.id:
-        raise OpsyardError(NOT_FOUND, f"{postmortem.reference} has no link {link_id}.")
-    session.delete(link)
-    session.flush()
-    session.expire(postmortem, ["links"])
+    remove_part(
+        session, postmortem=postmortem, model=Link, row_id=link_id, collection="links", what="link"
+    )
 
 
 def _require_status(postmortem: PostMortem, status: str, doing: str) -> None:

@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session
 from opsyard.audit import service as audit
 from opsyard.auth.models import User
 from opsyard.db.base import utcnow
-from opsyard.errors import FieldProblem, OpsyardError
-from opsyard.roles import Role
 from opsyard.teams import service as teams
 from opsyard.teams.models import Team
 from opsyard_postmortems import ladder
@@ -48,15 +46,9 @@ def _member(session: Session, *, team: Team, user_id: int | None, pointer: str) 
     # The lead and the contact act on escalations, so viewers do not qualify.
     if user_id is None:
         return None
-    user = session.get(User, user_id)
-    member = teams.membership(session, team=team, user=user) if user is not None else None
-    if user is None or member is None or not Role(member.role).allows(Role.MEMBER):
-        raise OpsyardError(
-            INVALID_SETTINGS,
-            f"User {user_id} is not a member of {team.slug} (viewers do not count).",
-            fields=[FieldProblem(pointer, f"Choose a member or owner of {team.slug}.")],
-        )
-    return user
+    return teams.require_member(
+        session, team=team, user_id=user_id, error=INVALID_SETTINGS, pointer=pointer
+    )
 
 
 def update_settings(
