@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsyard.roles import Role
@@ -13,6 +14,8 @@ from opsyard.roles import Role
 # absurd number is a 422 that names the field rather than an overflow in the database driver.
 ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+# The same bound for ids in a route's path.
+PathId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 
 class Strict(BaseModel):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from opsyard import errors
 from opsyard.api.deps import DbSession, Portal, TeamAccess, TeamContext, TeamMember, TeamOwner
-from opsyard.api.schemas import ROW_ID_MAX, RowId, Strict
+from opsyard.api.schemas import ROW_ID_MAX, PathId, RowId, Strict
 from opsyard.calendars.schemas import SprintOut
 from opsyard.calendars.service import calendar_for
 from opsyard.calendars.sprints import Sprint
@@ -64,7 +64,6 @@ ItemStatus = Literal["open", "done", "deprioritized"]
 # Ids and numbers are 32-bit integers in the database: a larger one cannot exist, and passing
 # it on would make the database driver fail instead of the route answering.
 Number = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="The post-mortem's number: PM-n.")]
-PathId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 # A thousand sprints either side of the calendar's anchor is centuries; beyond that the
 # sprint's dates would leave the calendar.
 SPRINT_RANGE = 1000

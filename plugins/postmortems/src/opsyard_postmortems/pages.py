@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from opsyard.api.deps import DbSession, Portal, TeamAccess, TeamContext, TeamMember, TeamOwner
+from opsyard.api.schemas import PathId
 from opsyard.calendars.service import calendar_for
 from opsyard.calendars.sprints import upcoming
 from opsyard.db.base import utcnow
@@ -62,13 +63,9 @@ from opsyard_web.forms import FormState
 from opsyard_web.rendering import render
 
 PLUGIN = "postmortems"
-MAX_ITEMS = 3
 
 router = APIRouter()
 
-# Numbers in addresses stay within the database's integer range, so a mistyped one is a 422
-# rather than an overflow inside the database.
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 LIST_TEMPLATE = "postmortems/list.html"
 PAGE_TEMPLATE = "postmortems/postmortem.html"
@@ -429,7 +426,7 @@ def page_context(
             _item_view(session, item, today=today, max_ext=rules.max_extensions)
             for item in postmortem.items
         ],
-        "max_items": MAX_ITEMS,
+        "max_items": items.MAX_ITEMS,
         "forms": forms,
         "header_form": forms.header or FormState(values=header),
         "author_ids": [str(author) for author in authors],
@@ -459,14 +456,14 @@ def _load(session: Session, access: TeamContext, number: int) -> PostMortem:
 
 @router.get("/{number}")
 def postmortem_page(
-    request: Request, number: Id, access: TeamAccess, session: DbSession
+    request: Request, number: PathId, access: TeamAccess, session: DbSession
 ) -> Response:
     context = page_context(session, access, _load(session, access, number))
     return render(request, PAGE_TEMPLATE, context, session=session)
 
 
 @router.get("/{number}/export.md")
-def export_markdown(number: Id, access: TeamAccess, session: DbSession) -> Response:
+def export_markdown(number: PathId, access: TeamAccess, session: DbSession) -> Response:
     postmortem = _load(session, access, number)
     name = f"{access.team.slug}-{postmortem.reference}.md"
     return Response(
@@ -529,7 +526,7 @@ def _failed(name: str, values: dict[str, str] | None = None) -> Callable[[Opsyar
 @router.post("/{number}/header")
 def edit_header(
     request: Request,
-    number: Id,
+    number: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[HeaderFields, Form()],
@@ -560,7 +557,7 @@ def _review(
 @router.post("/{number}/review/request")
 def request_review(
     request: Request,
-    number: Id,
+    number: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[ReviewerFields, Form()],
@@ -575,7 +572,7 @@ def request_review(
 
 
 @router.post("/{number}/review/approve")
-def approve(request: Request, number: Id, access: TeamMember, session: DbSession) -> Response:
+def approve(request: Request, number: PathId, access: TeamMember, session: DbSession) -> Response:
     def step(postmortem: PostMortem) -> str:
         postmortems.approve(session, postmortem=postmortem, actor=access.user)
         return "Approved: it can be published."
@@ -585,7 +582,7 @@ def approve(request: Request, number: Id, access: TeamMember, session: DbSession
 
 @router.post("/{number}/review/publish")
 def publish(
-    request: Request, number: Id, access: TeamMember, session: DbSession, portal: Portal
+    request: Request, number: PathId, access: TeamMember, session: DbSession, portal: Portal
 ) -> Response:
     def step(postmortem: PostMortem) -> str:
         postmortems.publish(session, portal=portal, postmortem=postmortem, actor=access.user)
@@ -596,7 +593,7 @@ def publish(
 
 @router.post("/{number}/review/draft")
 def return_to_draft(
-    request: Request, number: Id, access: TeamMember, session: DbSession
+    request: Request, number: PathId, access: TeamMember, session: DbSession
 ) -> Response:
     def step(postmortem: PostMortem) -> str:
         postmortems.return_to_draft(session, postmortem=postmortem, actor=access.user)
@@ -611,7 +608,7 @@ def return_to_draft(
 @router.post("/{number}/sections/{name}")
 def edit_section(
     request: Request,
-    number: Id,
+    number: PathId,
     name: str,
     access: TeamMember,
     session: DbSession,
@@ -637,7 +634,7 @@ def edit_section(
 @router.post("/{number}/timeline")
 def add_timeline_entry(
     request: Request,
-    number: Id,
+    number: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[TimelineFields, Form()],
@@ -655,7 +652,7 @@ def add_timeline_entry(
 
 @router.post("/{number}/timeline/{entry_id}/delete")
 def delete_timeline_entry(
-    request: Request, number: Id, entry_id: Id, access: TeamMember, session: DbSession
+    request: Request, number: PathId, entry_id: PathId, access: TeamMember, session: DbSession
 ) -> Response:
     def change(postmortem: PostMortem) -> Forms:
         postmortems.delete_timeline_entry(
@@ -669,7 +666,7 @@ def delete_timeline_entry(
 @router.post("/{number}/links")
 def add_link(
     request: Request,
-    number: Id,
+    number: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[LinkFields, Form()],
@@ -687,7 +684,7 @@ def add_link(
 
 @router.post("/{number}/links/{link_id}/delete")
 def delete_link(
-    request: Request, number: Id, link_id: Id, access: TeamMember, session: DbSession
+    request: Request, number: PathId, link_id: PathId, access: TeamMember, session: DbSession
 ) -> Response:
     def change(postmortem: PostMortem) -> Forms:
         postmortems.delete_link(session, postmortem=postmortem, link_id=link_id, actor=access.user)
@@ -703,7 +700,7 @@ def delete_link(
 @router.post("/{number}/items")
 def add_item(
     request: Request,
-    number: Id,
+    number: PathId,
     access: TeamMember,
     session: DbSession,
     portal: Portal,
@@ -760,8 +757,8 @@ def _on_item(
 @router.post("/{number}/items/{item_id}/done")
 def complete_item(
     request: Request,
-    number: Id,
-    item_id: Id,
+    number: PathId,
+    item_id: PathId,
     access: TeamMember,
     session: DbSession,
     portal: Portal,
@@ -778,8 +775,8 @@ def complete_item(
 @router.post("/{number}/items/{item_id}/deprioritize")
 def deprioritize_item(
     request: Request,
-    number: Id,
-    item_id: Id,
+    number: PathId,
+    item_id: PathId,
     access: TeamMember,
     session: DbSession,
     portal: Portal,
@@ -797,8 +794,8 @@ def deprioritize_item(
 @router.post("/{number}/items/{item_id}/reopen")
 def reopen_item(
     request: Request,
-    number: Id,
-    item_id: Id,
+    number: PathId,
+    item_id: PathId,
     access: TeamMember,
     session: DbSession,
     portal: Portal,
@@ -815,8 +812,8 @@ def reopen_item(
 @router.post("/{number}/items/{item_id}/extend")
 def extend_deadline(
     request: Request,
-    number: Id,
-    item_id: Id,
+    number: PathId,
+    item_id: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[ExtendFields, Form()],
@@ -831,8 +828,8 @@ def extend_deadline(
 @router.post("/{number}/items/{item_id}/owner")
 def change_owner(
     request: Request,
-    number: Id,
-    item_id: Id,
+    number: PathId,
+    item_id: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[OwnerFields, Form()],
@@ -848,8 +845,8 @@ def change_owner(
 @router.post("/{number}/items/{item_id}/tracker")
 def link_tracker(
     request: Request,
-    number: Id,
-    item_id: Id,
+    number: PathId,
+    item_id: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[TrackerFields, Form()],
@@ -864,7 +861,7 @@ def link_tracker(
 @router.post("/{number}/ideas")
 def add_idea(
     request: Request,
-    number: Id,
+    number: PathId,
     access: TeamMember,
     session: DbSession,
     fields: Annotated[IdeaFields, Form()],
@@ -881,7 +878,7 @@ def add_idea(
 
 @router.post("/{number}/ideas/{idea_id}/delete")
 def delete_idea(
-    request: Request, number: Id, idea_id: Id, access: TeamMember, session: DbSession
+    request: Request, number: PathId, idea_id: PathId, access: TeamMember, session: DbSession
 ) -> Response:
     def change(postmortem: PostMortem) -> Forms:
         parking_lot.delete_idea(session, postmortem=postmortem, idea_id=idea_id, actor=access.user)
