@@ -15,7 +15,7 @@ The two sides run in rounds, alternating which goes first, and each round's rati
 with the CPU time each side's probing process(es) used per probe (the exporter's, not wrk's
 or the target's; the runner workers'), which varies less than rates on a shared machine.
 
-Then the schedule lag: checks spread over their interval by `slot_offset` (a stable hash of
+Then the schedule lag: checks spread over their interval by `slots.offset_seconds` (a stable hash of
 the check id), started by `run_cycle`, each one a real HTTP check against the target; the lag
 is the time from a check's slot to its start. 100,000 checks every 5 minutes is 333 checks/s;
 by default the cycle is compressed to 20,000 checks over 60 s, the same rate and the same

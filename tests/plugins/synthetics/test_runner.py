@@ -17,7 +17,7 @@ import pytest
 from opsyard_synthetics.definitions import CheckDefinition
 from opsyard_synthetics.probes import ProbeClient
 from opsyard_synthetics.redaction import REDACTED, Redactor
-from opsyard_synthetics.runner import RunResult, next_slot, run_check, run_cycle, slot_offset
+from opsyard_synthetics.runner import RunResult, run_check, run_cycle
 from tests.plugins.synthetics.target import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -528,17 +528,6 @@ def test_redactor_removes_a_partial_secret_exposed_by_shrinking() -> None:
 
 
 # --- spreading checks over the interval ---------------------------------------------------
-
-
-def test_slot_offsets_are_stable_and_spread() -> None:
-    ids = [f"check-{n}" for n in range(3000)]
-    offsets = [slot_offset(cid, 300) for cid in ids]
-    assert offsets == [slot_offset(cid, 300) for cid in ids]
-    assert all(0 <= o < 300 for o in offsets)
-    per_minute = [sum(1 for o in offsets if m * 60 <= o < (m + 1) * 60) for m in range(5)]
-    assert min(per_minute) > 500  # 600 each if perfectly even
-    assert next_slot("check-1", 300, now=1_000_000.0) >= 1_000_000.0
-    assert (next_slot("check-1", 300, now=1_000_000.0) - slot_offset("check-1", 300)) % 300 == 0
 
 
 def test_run_cycle_starts_each_check_at_its_slot() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +59,7 @@ from opsyard_synthetics.probes import (
     probe_tls,
 )
 from opsyard_synthetics.redaction import ACTUAL_LIMIT_CHARS, Redactor
+from opsyard_synthetics.slots import offset_seconds
 from opsyard_synthetics.templating import (
     TemplateError,
     is_secret,
@@ -652,31 +652,11 @@ async def run_check(
 # Spreading checks over their interval
 
 
-def slot_offset(check_id: str, interval_seconds: float) -> float:
-    """The stable offset (seconds) of a check within its interval, from a hash of its id.
-
-    100,000 checks due every 5 minutes would all start at the same instant if aligned to the
-    interval; spread by a hash they start evenly (333 a second), and each check keeps its own
-    cadence from one cycle to the next. Python's `hash` is salted per process, so it is not
-    used: every worker and scheduler must agree on the offset.
-    """
-    digest = hashlib.blake2b(check_id.encode(), digest_size=8).digest()
-    millis = int(interval_seconds * 1000)
-    return (int.from_bytes(digest, "big") % millis) / 1000
-
-
-def next_slot(check_id: str, interval_seconds: float, now: float) -> float:
-    """The next instant (epoch seconds, at or after `now`) at which the check is due."""
-    offset = slot_offset(check_id, interval_seconds)
-    cycle_start = now - (now - offset) % interval_seconds
-    return cycle_start if cycle_start >= now else cycle_start + interval_seconds
-
-
 async def run_cycle(
     check_ids: Sequence[str],
     run: Callable[[str], Awaitable[object]],
     *,
-    interval_seconds: float,
+    interval_seconds: int,
     cycle_start: float,
     on_start: Callable[[str, float], None] | None = None,
     clock: Callable[[], float] = time,
@@ -686,7 +666,7 @@ async def run_cycle(
     `on_start(check_id, lag_seconds)` is told how late each start was against its slot, which
     is how the schedule lag is measured.
     """
-    due = sorted((cycle_start + slot_offset(cid, interval_seconds), cid) for cid in check_ids)
+    due = sorted((cycle_start + offset_seconds(cid, interval_seconds), cid) for cid in check_ids)
     # Tasks are kept referenced until done: the loop itself holds only weak references.
     tasks: set[asyncio.Task[object]] = set()
 
