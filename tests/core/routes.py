@@ -11,7 +11,8 @@ from fastapi.routing import iter_route_contexts
 
 # Paths anyone may reach without signing in. Keep this list short and deliberate.
 # Inbound webhooks (/api/v1/hooks) are public: the sender's signature is the authentication.
-PUBLIC_PREFIXES = ("/login", "/livez", "/readyz", "/static", "/api/v1/hooks")
+# /status/{team} is a team's status page, public only when the team switches it on.
+PUBLIC_PREFIXES = ("/login", "/livez", "/readyz", "/static", "/api/v1/hooks", "/status/")
 
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

@@ -39,7 +39,7 @@ def test_demo_data_loads_once(ctx: PortalContext, registry: PluginRegistry) -> N
     first = _load(ctx, registry)
     assert first.changed and not first.plugin_failures
     assert first.created_teams == ["platform", "payments"]
-    assert first.plugin_data_loaded == ["fixture", "postmortems"]
+    assert first.plugin_data_loaded == ["fixture", "postmortems", "synthetics"]
     after_first = _counts(ctx)
     assert after_first["User"] == len(DEMO_USERS) and after_first["FixtureNote"] == 1
 

@@ -73,7 +73,10 @@ def live_server(app: FastAPI, world: World) -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, and later tests that run a loop of their own (the synthetics
+# runner) must find none.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing; install Debian's package: apt-get install chromium"

@@ -99,6 +99,9 @@ def demo_settings() -> Settings:
     anything reading ``get_settings()`` sees the same demo configuration."""
     os.environ["OPSYARD_DEMO"] = "true"
     os.environ.setdefault("OPSYARD_DATABASE_URL", DEMO_DATABASE_URL)
+    # The demo's synthetic checks probe the portal's own endpoints on loopback, which the
+    # target guard refuses everywhere else.
+    os.environ.setdefault("OPSYARD_ALLOW_PRIVATE_TARGETS", "true")
     get_settings.cache_clear()
     return load_settings()
 

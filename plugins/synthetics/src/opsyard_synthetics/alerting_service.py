@@ -1,0 +1,324 @@
+"""Alerting on stored runs: each run moves its location's state, then the check's locations
+decide together whether the team is paged, notified, or told that the check recovered.
+
+`record_run` runs in the transaction that stores the run, so a run, the state it moved, the
+alert it opened, the page or notification it queued and the event it emitted are committed
+together or not at all. The rules themselves live in `alerting` (pure functions); this
+module reads and writes the rows around them and talks to core paging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from opsyard.context import PortalContext
+from opsyard.notifications import service as notifications
+from opsyard.teams.models import Team
+from opsyard_synthetics import alerting, events, locations, service
+from opsyard_synthetics.alerting import AlertLevel, Decision, RunOutcome
+from opsyard_synthetics.models import NOTIFY, OPEN, PAGE, RESOLVED, Alert, Check
+from opsyard_synthetics.models import LocationState as LocationStateRow
+
+HISTORY_LIMIT = 50
+
+
+def record_run(
+    session: Session,
+    *,
+    portal: PortalContext,
+    check: Check,
+    location: str,
+    outcome: str,
+    at: datetime,
+) -> Decision | None:
+    """Fold a run's outcome into its location's state, decide the check's alert across its
+    locations and act on it (open or resolve the alert, page or notify, emit the event);
+    None when the check is switched off and nothing was decided."""
+    _lock_check(session, check)
+    if not check.enabled:
+        return None
+    team = session.get(Team, check.team_id)
+    assert team is not None  # the foreign key cascades: a check has its team
+    rules = service.settings_for(session, team=team)
+    row = _state_row(session, check_id=check.id, location=location, at=at)
+    moved = alerting.step(
+        _as_state(row),
+        cast(RunOutcome, outcome),
+        at=at,
+        failure_threshold=rules.failure_threshold,
+        success_threshold=rules.success_threshold,
+    )
+    _store_state(row, moved)
+    session.flush()
+
+    healthy = locations.healthy_locations(session, at=at)
+    decision = alerting.decide(
+        _states_of(session, check),
+        healthy=healthy,
+        quorum_failing=check.quorum_failing,
+        quorum_of=check.quorum_of,
+        critical=check.critical,
+        in_maintenance=service.in_maintenance(session, check=check, at=at),
+        parent_failing=_parent_failing(session, check, healthy=healthy),
+        previous=cast(AlertLevel, check.alert_level),
+    )
+    if decision.action == "trigger":
+        _trigger(session, portal=portal, team=team, check=check, decision=decision, at=at)
+    elif decision.action == "resolve":
+        _resolve(session, portal=portal, team=team, check=check, decision=decision, at=at)
+    elif decision.action == "keep":
+        _follow(session, check=check, decision=decision)
+    check.alert_level = decision.level
+    session.flush()
+    return decision
+
+
+def open_alerts(session: Session, *, team_id: int) -> list[Alert]:
+    """The team's open alerts, the most recent first."""
+    query = (
+        select(Alert)
+        .where(Alert.team_id == team_id, Alert.status == OPEN)
+        .order_by(Alert.opened_at.desc(), Alert.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def alert_history(session: Session, *, check_id: int, limit: int = HISTORY_LIMIT) -> list[Alert]:
+    """A check's alerts, open and resolved, the most recent first."""
+    query = (
+        select(Alert)
+        .where(Alert.check_id == check_id)
+        .order_by(Alert.opened_at.desc(), Alert.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def _lock_check(session: Session, check: Check) -> None:
+    # Two locations' runs of one check finishing at once must not both see the quorum reached
+    # and both trigger. An UPDATE of the check row is a lock on both backends: PostgreSQL
+    # holds the row lock until commit, and SQLite takes its database write lock here (where
+    # SELECT ... FOR UPDATE is ignored). Everything read below is read under the lock.
+    session.execute(
+        update(Check)
+        .where(Check.id == check.id)
+        .values(alert_level=Check.alert_level)
+        .execution_options(synchronize_session=False)
+    )
+    # The check was loaded before the lock: the level another run stored since counts.
+    session.refresh(check)
+
+
+def _state_row(session: Session, *, check_id: int, location: str, at: datetime) -> LocationStateRow:
+    row = session.get(LocationStateRow, (check_id, location), populate_existing=True)
+    if row is None:
+        first = alerting.initial_state(at=at)
+        row = LocationStateRow(check_id=check_id, location=location)
+        _store_state(row, first)
+        session.add(row)
+    return row
+
+
+def _as_state(row: LocationStateRow) -> alerting.LocationState:
+    return alerting.LocationState(
+        status=cast(alerting.LocationStatus, row.status),
+        failures=row.failures,
+        successes=row.successes,
+        since=row.since,
+        degradations=row.degradations,
+    )
+
+
+def _store_state(row: LocationStateRow, state: alerting.LocationState) -> None:
+    row.status = state.status
+    row.failures = state.failures
+    row.successes = state.successes
+    row.degradations = state.degradations
+    row.since = state.since
+
+
+def _states_of(session: Session, check: Check) -> dict[str, alerting.LocationState]:
+    """The states of the locations the check runs from (a location dropped from the check
+    keeps its row until the check is deleted, but no longer has a say)."""
+    query = select(LocationStateRow).where(LocationStateRow.check_id == check.id)
+    rows = session.scalars(query.execution_options(populate_existing=True))
+    wanted = set(check.locations) if check.locations is not None else None
+    return {
+        row.location: _as_state(row) for row in rows if wanted is None or row.location in wanted
+    }
+
+
+def _parent_failing(session: Session, check: Check, *, healthy: set[str]) -> bool:
+    """Whether the check's parent is alerting, or has reached its failing quorum even if a
+    silence or its own parent kept it from alerting: either way the child's failure is the
+    parent's, and paging for both would wake someone twice for one outage."""
+    if check.depends_on_id is None:
+        return False
+    parent = session.get(Check, check.depends_on_id, populate_existing=True)
+    if parent is None:
+        return False
+    if parent.alert_level in (PAGE, NOTIFY):
+        return True
+    failing = [
+        name
+        for name, state in _states_of(session, parent).items()
+        if name in healthy and state.status == "failing"
+    ]
+    return len(failing) >= parent.quorum_failing
+
+
+def _trigger(
+    session: Session,
+    *,
+    portal: PortalContext,
+    team: Team,
+    check: Check,
+    decision: Decision,
+    at: datetime,
+) -> None:
+    key = alerting.dedup_key(team.slug, check.name)
+    alert = _open_alert(session, check_id=check.id)
+    bad = _bad_locations(decision)
+    if alert is None:
+        alert = Alert(
+            check_id=check.id,
+            team_id=team.id,
+            level=decision.level,
+            status=OPEN,
+            dedup_key=key,
+            opened_at=at,
+        )
+        session.add(alert)
+    # A notification escalated to a page keeps its alert: one outage, one alert.
+    alert.level = decision.level
+    alert.reason = decision.reason
+    alert.failing_locations = bad
+    url = events.check_url(portal, team=team, name=check.name)
+    details: dict[str, Any] = {
+        "check": check.name,
+        "failing_locations": list(decision.failing_locations),
+        "degraded_locations": list(decision.degraded_locations),
+        "considered_locations": list(decision.considered),
+        "url": url,
+    }
+    if decision.level == PAGE:
+        notifications.page_oncall(
+            session,
+            team=team,
+            summary=f"Synthetic check {check.name} is failing",
+            severity="critical",
+            dedup_key=key,
+            body=f"{decision.reason}.\n{url}",
+            details=details,
+            source=f"opsyard/{team.slug}/synthetics",
+            at=at,
+        )
+    else:
+        notifications.notify(
+            session,
+            team=team,
+            summary=f"Synthetic check {check.name} is degraded",
+            severity="warning",
+            body=f"{decision.reason}.\n{url}",
+            details=details,
+            dedup_key=key,
+            source=f"opsyard/{team.slug}/synthetics",
+            at=at,
+        )
+    events.emit_alert(
+        session,
+        portal=portal,
+        team=team,
+        name=events.ALERT_TRIGGERED,
+        check=check.name,
+        level=decision.level,
+        locations=bad,
+        reason=decision.reason,
+        at=at,
+    )
+
+
+def _follow(session: Session, *, check: Check, decision: Decision) -> None:
+    # The open alert shows where the check fails now, so the page and the resolve event
+    # name the locations that last failed rather than the first two.
+    alert = _open_alert(session, check_id=check.id)
+    if alert is not None:
+        alert.failing_locations = _bad_locations(decision)
+        alert.reason = decision.reason
+
+
+def _bad_locations(decision: Decision) -> list[str]:
+    return sorted(decision.failing_locations + decision.degraded_locations)
+
+
+def _resolve(
+    session: Session,
+    *,
+    portal: PortalContext,
+    team: Team,
+    check: Check,
+    decision: Decision,
+    at: datetime,
+) -> None:
+    key = alerting.dedup_key(team.slug, check.name)
+    alert = _open_alert(session, check_id=check.id)
+    level = alert.level if alert is not None else check.alert_level
+    url = events.check_url(portal, team=team, name=check.name)
+    # `decide` resolves only an alert at notify or page, which `level` is.
+    # Resolving a page that is not open changes nothing in core, so the page is resolved
+    # whatever the level: a notification escalated to a page and eased back is still open.
+    notifications.page_oncall(
+        session,
+        team=team,
+        summary=f"Synthetic check {check.name} recovered",
+        severity="critical",
+        dedup_key=key,
+        action="resolve",
+        body=f"{decision.reason}.\n{url}",
+        details={"check": check.name, "url": url},
+        source=f"opsyard/{team.slug}/synthetics",
+        at=at,
+    )
+    if level == NOTIFY:
+        notifications.notify(
+            session,
+            team=team,
+            summary=f"Synthetic check {check.name} recovered",
+            severity="info",
+            body=f"{decision.reason}.\n{url}",
+            details={"check": check.name, "url": url},
+            dedup_key=key,
+            source=f"opsyard/{team.slug}/synthetics",
+            at=at,
+        )
+    last_bad: Sequence[str] = ()
+    if alert is not None:
+        last_bad = alert.failing_locations
+        alert.status = RESOLVED
+        alert.resolved_at = at
+    events.emit_alert(
+        session,
+        portal=portal,
+        team=team,
+        name=events.ALERT_RESOLVED,
+        check=check.name,
+        level=level,
+        locations=last_bad,
+        reason=decision.reason,
+        at=at,
+    )
+
+
+def _open_alert(session: Session, *, check_id: int) -> Alert | None:
+    query = (
+        select(Alert)
+        .where(Alert.check_id == check_id, Alert.status == OPEN)
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
