@@ -16,12 +16,15 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from opsyard import errors
 from opsyard.config import Settings, get_settings
 from opsyard.context import PortalContext, build_context
 from opsyard.db import migrations
 from opsyard.db.engine import session_scope
 from opsyard.errors import Category, ErrorCode, OpsyardError
 from opsyard.plugins import PluginRegistry, create_registry
+from opsyard.teams import service as team_service
+from opsyard.teams.models import Team
 
 # Exit codes, by error category. Click itself exits with 2 on usage errors.
 EXIT_USAGE = 2
@@ -161,3 +164,16 @@ def transaction() -> Iterator[tuple[PortalContext, Session]]:
     """One database transaction: committed when the block ends, rolled back on error."""
     with open_portal() as ctx, session_scope(ctx.sessions) as session:
         yield ctx, session
+
+
+def team_with_plugin(session: Session, slug: str, plugin: str) -> Team:
+    """The team `slug`, which must have switched `plugin` on: a plugin's commands act only
+    where its pages and API would."""
+    team = team_service.require_by_slug(session, slug)
+    if not team_service.is_enabled(session, team, plugin):
+        raise OpsyardError(
+            errors.NOT_FOUND,
+            f"{plugin} is not enabled for {slug}; run 'opsyard plugins enable {plugin} "
+            f"--team {slug}'.",
+        )
+    return team

@@ -17,7 +17,7 @@ from opsyard import errors
 from opsyard.auth import users as user_service
 from opsyard.auth.models import User
 from opsyard.cli.output import print_json, print_rows, print_table
-from opsyard.cli.runtime import transaction
+from opsyard.cli.runtime import team_with_plugin, transaction
 from opsyard.db.base import utcnow
 from opsyard.errors import OpsyardError
 from opsyard.roles import Role
@@ -48,18 +48,6 @@ ITEM_COLUMNS = [
     ("deadline", "DEADLINE"),
     ("state", "STATUS"),
 ]
-
-
-def _team(session: Session, slug: str) -> Team:
-    """The team, which must have switched post-mortems on."""
-    team = team_service.require_by_slug(session, slug)
-    if not team_service.is_enabled(session, team, PLUGIN):
-        raise OpsyardError(
-            errors.NOT_FOUND,
-            f"Post-mortems are not enabled for {slug}; "
-            f"run 'opsyard plugins enable {PLUGIN} --team {slug}'.",
-        )
-    return team
 
 
 def _enabled_teams(session: Session) -> list[Team]:
@@ -137,7 +125,7 @@ def list_(
     """List a team's post-mortems, newest first."""
     now = utcnow()
     with transaction() as (_, session):
-        team = _team(session, slug)
+        team = team_with_plugin(session, slug, PLUGIN)
         found = postmortems.list_postmortems(
             session, team=team, status=status, severity=severity, overdue=overdue, now=now
         )
@@ -176,7 +164,7 @@ def list_(
 def show(slug: str, number: int, as_json: bool) -> None:
     """Show post-mortem NUMBER, its action items and its parking lot."""
     with transaction() as (_, session):
-        team = _team(session, slug)
+        team = team_with_plugin(session, slug, PLUGIN)
         postmortem = PostMortemOut.from_row(
             postmortems.get_postmortem(session, team=team, number=number), now=utcnow()
         )
@@ -230,7 +218,7 @@ def _print_postmortem(pm: PostMortemOut, slug: str) -> None:
 def export_(slug: str, number: int, output: Path | None) -> None:
     """Export post-mortem NUMBER as Markdown."""
     with transaction() as (_, session):
-        team = _team(session, slug)
+        team = team_with_plugin(session, slug, PLUGIN)
         postmortem = postmortems.get_postmortem(session, team=team, number=number)
         text = export.to_markdown(postmortem)
         reference = postmortem.reference
@@ -265,7 +253,7 @@ def items_(
         raise click.UsageError("--user goes with --mine.")
     now = utcnow()
     with transaction() as (_, session):
-        scope = [_team(session, slug)] if slug else _enabled_teams(session)
+        scope = [team_with_plugin(session, slug, PLUGIN)] if slug else _enabled_teams(session)
         slugs = {team.id: team.slug for team in scope}
         owner = user_service.require_by_email(session, email) if email else None
         found = items.list_items(
@@ -318,7 +306,7 @@ def add_item(
     A post-mortem has at most three; further ideas belong in its parking lot.
     """
     with transaction() as (ctx, session):
-        team = _team(session, slug)
+        team = team_with_plugin(session, slug, PLUGIN)
         postmortem = postmortems.get_postmortem(session, team=team, number=number)
         owner = user_service.require_by_email(session, owner_email)
         data = _item_input(
@@ -348,7 +336,7 @@ def digest_(slug: str, email: str | None) -> None:
     Every owner of open items in the team gets one, or only --user.
     """
     with transaction() as (ctx, session):
-        team = _team(session, slug)
+        team = team_with_plugin(session, slug, PLUGIN)
         user = user_service.require_by_email(session, email) if email else None
         sent = digest.send_digest(session, portal=ctx, team=team, user=user, now=utcnow())
     click.echo(f"sent {sent} digest{'s' if sent != 1 else ''} for {slug}")

@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
 from opsyard import errors
 from opsyard.cli.output import print_rows
-from opsyard.cli.runtime import exit_code_for, transaction
+from opsyard.cli.runtime import exit_code_for, team_with_plugin, transaction
 from opsyard.errors import OpsyardError
-from opsyard.teams import service as team_service
-from opsyard.teams.models import Team
 from opsyard_synthetics import service
 from opsyard_synthetics.errors import INVALID_CHECKS_FILE
 
@@ -39,18 +36,6 @@ CHECK_COLUMNS = [
     ("depends_on", "DEPENDS ON"),
     ("alert", "ALERT"),
 ]
-
-
-def _team(session: Session, slug: str) -> Team:
-    """The team, which must have switched synthetics on."""
-    team = team_service.require_by_slug(session, slug)
-    if not team_service.is_enabled(session, team, PLUGIN):
-        raise OpsyardError(
-            errors.NOT_FOUND,
-            f"Synthetics are not enabled for {slug}; "
-            f"run 'opsyard plugins enable {PLUGIN} --team {slug}'.",
-        )
-    return team
 
 
 @click.group(name=PLUGIN)
@@ -74,7 +59,7 @@ def apply(file: Path, slug: str, dry_run: bool, as_json: bool) -> None:
         raise OpsyardError(errors.VALIDATION_FAILED, f"Cannot read {file}: {exc}") from None
     try:
         with transaction() as (ctx, session):
-            team = _team(session, slug)
+            team = team_with_plugin(session, slug, PLUGIN)
             report = service.apply_checks(
                 session, portal=ctx, team=team, text=text, actor=None, dry_run=dry_run
             )
@@ -126,7 +111,7 @@ def _report_json(report: service.ApplyReport) -> dict[str, Any]:
 def export_(slug: str, output: Path | None) -> None:
     """Print the team's checks as a checks file that 'apply' accepts."""
     with transaction() as (_, session):
-        text = service.export_checks(session, team=_team(session, slug))
+        text = service.export_checks(session, team=team_with_plugin(session, slug, PLUGIN))
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
@@ -140,7 +125,7 @@ def export_(slug: str, output: Path | None) -> None:
 def checks_(slug: str, as_json: bool) -> None:
     """List the team's checks."""
     with transaction() as (_, session):
-        checks = service.list_checks(session, team=_team(session, slug))
+        checks = service.list_checks(session, team=team_with_plugin(session, slug, PLUGIN))
         names = {check.id: check.name for check in checks}
         rows = [
             {
@@ -177,7 +162,13 @@ def secrets_set(slug: str, name: str, value_stdin: bool) -> None:
     else:
         value = click.prompt(f"Value of {name}", hide_input=True)
     with transaction() as (_, session):
-        service.set_secret(session, team=_team(session, slug), name=name, value=value, actor=None)
+        service.set_secret(
+            session,
+            team=team_with_plugin(session, slug, PLUGIN),
+            name=name,
+            value=value,
+            actor=None,
+        )
     click.echo(f"set secret {name} for {slug}")
 
 
@@ -187,7 +178,9 @@ def secrets_set(slug: str, name: str, value_stdin: bool) -> None:
 def secrets_delete(slug: str, name: str) -> None:
     """Delete the secret NAME, which no check may still use."""
     with transaction() as (_, session):
-        service.delete_secret(session, team=_team(session, slug), name=name, actor=None)
+        service.delete_secret(
+            session, team=team_with_plugin(session, slug, PLUGIN), name=name, actor=None
+        )
     click.echo(f"deleted secret {name} of {slug}")
 
 
@@ -199,7 +192,9 @@ def secrets_list(slug: str, as_json: bool) -> None:
     with transaction() as (_, session):
         rows = [
             {"name": secret.name, "updated_at": secret.updated_at.isoformat()}
-            for secret in service.list_secrets(session, team=_team(session, slug))
+            for secret in service.list_secrets(
+                session, team=team_with_plugin(session, slug, PLUGIN)
+            )
         ]
     print_rows(
         rows, [("name", "NAME"), ("updated_at", "SET AT")], as_json=as_json, empty="no secrets"
