@@ -1,0 +1,478 @@
+"""The synthetics product pipeline's schedule lag: slot to start, as stored on each Run row.
+
+`bench/synthetics.py` times the bare runner (`run_cycle`, no database). This benchmark runs
+the product path instead: a database with N HTTP checks (one location, "bench", a body
+assertion, default interval) and their Schedule rows, and the location driven exactly as its
+`synthetics.run` job drives it: every `jobs.RUN_INTERVAL_SECONDS` of wall time (aligned to
+the epoch, as the scheduler's slots are), one call of
+``execution.run_due(portal, location="bench", at=now, limit=jobs.RUN_BATCH)``, which claims
+due Schedule rows, runs their checks concurrently against a loopback target, stores a Run row
+per check with its `lag_ms` and folds it into alerting. A tick that comes while the previous
+call still runs is skipped, as the job runner skips a run of a job that is still running.
+
+The cycle is one interval of the checks: the schedule is laid as `execution.sync_schedules`
+lays it at the cycle's start (each check's next slot on its grid, offsets from
+`slots.offset_seconds("<team>/<check>", interval)`), so every check is due exactly once
+before the cycle's last tick. Afterwards the stored Run rows are read: lag p50/p95/p99/max,
+runs stored per second, missed slots, and whether every check ran once. Checks that never
+started are counted too, with the lag they had reached when the cycle ended (a lower bound).
+
+100,000 checks every 5 minutes is 333 checks a second. By default the cycle is compressed to
+20,000 checks over 60 s, the same rate; `--checks 100000 --interval 300` runs the full cycle.
+`--limit` and `--every` change what one call claims and how often it is called, to find
+where the lag comes from; they are not what the job does. `--profile FILE` writes a
+pyinstrument profile of the calls (pyinstrument must be installed; the project does not
+depend on it).
+
+Checks and schedules are written in bulk (``executemany`` on SQLite, ``COPY`` on
+PostgreSQL), with the same columns `service.apply_checks` writes.
+
+    .venv/bin/python bench/synthetics_pipeline.py      # SQLite, in a temporary directory
+    .venv/bin/python bench/synthetics_pipeline.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/opsyard_bench
+    .venv/bin/python bench/synthetics_pipeline.py --checks 100000 --interval 300
+
+The PostgreSQL database is emptied first (its ``public`` schema is dropped and recreated), so
+the name must contain "bench".
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from escalation import bulk_insert, empty_database
+from sqlalchemy import event, func, select, text
+from synthetics import BODY_TEXT, start_target, wait_for_port
+
+from opsyard.config import Settings
+from opsyard.context import PortalContext, build_context
+from opsyard.db import migrations
+from opsyard.db.base import utcnow
+from opsyard.db.engine import session_scope
+from opsyard.plugins import create_registry
+from opsyard.teams import service as teams
+from opsyard_synthetics import execution, jobs, slots
+from opsyard_synthetics.definitions import CheckDefinition
+from opsyard_synthetics.models import Run, Schedule
+
+# The benchmark's siblings (bench/escalation.py, bench/synthetics.py) are importable because
+# Python puts the script's own folder first on the path.
+LOCATION = "bench"
+TEAM = "bench"
+SECRET = "bench-" + "x" * 40
+BOUND_MS = 1000.0  # the issue's bound on the lag p99
+
+CHECK_COLUMNS = (
+    "id",
+    "team_id",
+    "name",
+    "kind",
+    "definition",
+    "interval_seconds",
+    "offset_seconds",
+    "critical",
+    "locations",
+    "depends_on_id",
+    "quorum_failing",
+    "quorum_of",
+    "enabled",
+    "alert_level",
+    "created_at",
+    "updated_at",
+)
+SCHEDULE_COLUMNS = ("id", "check_id", "location", "next_slot_at")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One call of run_due, as the job makes it."""
+
+    due_at: datetime  # the scheduler's slot for the job
+    at: datetime  # the `at` the call ran as of
+    stored: int
+    seconds: float
+
+
+# ----------------------------------------------------------------------------------------
+# The data set
+
+
+def check_name(number: int) -> str:
+    return f"check-{number:06d}"
+
+
+def definition_of(name: str, *, target_port: int, interval: int) -> dict[str, Any]:
+    """The stored JSON of one HTTP check with a body assertion, validated as apply does."""
+    return CheckDefinition.model_validate(
+        {
+            "name": name,
+            "kind": "http",
+            "interval_seconds": interval,
+            "locations": [LOCATION],
+            "steps": [
+                {
+                    "url": f"http://127.0.0.1:{target_port}/",
+                    "assertions": ["status == 200", f'body contains "{BODY_TEXT}"'],
+                }
+            ],
+        }
+    ).model_dump(mode="json")
+
+
+def create_team(ctx: PortalContext) -> int:
+    """A team with the synthetics plugin switched on, through core's team service."""
+    with session_scope(ctx.sessions) as session:
+        team = teams.create_team(session, slug=TEAM, name="Bench", owner=None, actor=None)
+        teams.enable_plugin(session, team=team, plugin=execution.PLUGIN, actor=None)
+        session.flush()
+        return team.id
+
+
+def write_checks(
+    ctx: PortalContext, *, team_id: int, checks: int, interval: int, target_port: int
+) -> list[float]:
+    """Insert the checks with the columns `service.apply_checks` writes; returns their
+    offsets (check i has id i + 1)."""
+    template = definition_of(check_name(1), target_port=target_port, interval=interval)
+    now = utcnow()
+    offsets = [
+        slots.offset_seconds(f"{TEAM}/{check_name(n)}", interval) for n in range(1, checks + 1)
+    ]
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for n in range(1, checks + 1):
+            yield (
+                n,
+                team_id,
+                check_name(n),
+                "http",
+                {**template, "name": check_name(n)},
+                interval,
+                offsets[n - 1],
+                False,
+                [LOCATION],
+                None,
+                1,
+                None,
+                True,
+                "none",
+                now,
+                now,
+            )
+
+    bulk_insert(ctx.engine, "synthetics_checks", CHECK_COLUMNS, rows())
+    return offsets
+
+
+def write_schedules(
+    ctx: PortalContext, *, offsets: list[float], interval: int, start: datetime
+) -> None:
+    """One Schedule row per check at the location, as `execution.sync_schedules` lays it
+    at `start`: the check's next slot on its grid."""
+    bulk_insert(
+        ctx.engine,
+        "synthetics_schedules",
+        SCHEDULE_COLUMNS,
+        (
+            (n, n, LOCATION, slots.next_slot_after(start, interval=interval, offset=offset))
+            for n, offset in enumerate(offsets, start=1)
+        ),
+    )
+    if ctx.engine.dialect.name == "postgresql":
+        # Explicit ids were written: move the sequences past them, and gather statistics as
+        # autovacuum would have by the time the tables hold this many rows.
+        with ctx.engine.begin() as connection:
+            for table in ("synthetics_checks", "synthetics_schedules"):
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
+        with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+
+
+# ----------------------------------------------------------------------------------------
+# Driving the location
+
+
+def ceil_to(at: datetime, step: int) -> datetime:
+    """The first instant at or after `at` on the epoch-aligned grid of `step` seconds."""
+    seconds = math.ceil(at.timestamp() / step) * step
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def sleep_until(at: datetime) -> None:
+    delay = (at - datetime.now(UTC)).total_seconds()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def drive(
+    ctx: PortalContext, *, start: datetime, end: datetime, every: int, limit: int
+) -> list[Tick]:
+    """Call run_due at each tick after `start` up to `end`, skipping ticks that come while a
+    call still runs; returns the calls made."""
+    ticks: list[Tick] = []
+    due = start + timedelta(seconds=every)
+    while due <= end:
+        sleep_until(due)
+        at = utcnow()  # the job runs as of the wall clock: a late start shows in the lag
+        began = time.perf_counter()
+        stored = execution.run_due(ctx, location=LOCATION, at=at, limit=limit)
+        ticks.append(Tick(due, at, stored, time.perf_counter() - began))
+        print(
+            f"  tick {due:%H:%M:%S}  at +{(at - due).total_seconds() * 1000:6.1f} ms"
+            f"  stored {stored:5d}  in {ticks[-1].seconds:6.2f} s",
+            flush=True,
+        )
+        due += timedelta(seconds=every)
+        now = datetime.now(UTC)
+        while due <= now:  # the job was still running at these ticks: they are skipped
+            due += timedelta(seconds=every)
+    return ticks
+
+
+# ----------------------------------------------------------------------------------------
+# The results
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def describe(values: list[float]) -> str:
+    if not values:
+        return "none"
+    ordered = sorted(values)
+    return (
+        f"p50 {percentile(ordered, 0.50):,.1f} ms, p95 {percentile(ordered, 0.95):,.1f} ms, "
+        f"p99 {percentile(ordered, 0.99):,.1f} ms, max {ordered[-1]:,.1f} ms"
+    )
+
+
+def results(ctx: PortalContext, *, end: datetime) -> dict[str, Any]:
+    """What the stored runs and the schedule say after the cycle."""
+    with ctx.engine.connect() as connection:
+        runs = connection.execute(
+            select(Run.check_id, Run.lag_ms, Run.missed_slots, Run.outcome).where(
+                Run.location == LOCATION
+            )
+        ).all()
+        # Rows whose slot came before the cycle ended and that were never run.
+        waiting = connection.execute(
+            select(Schedule.next_slot_at).where(
+                Schedule.location == LOCATION,
+                Schedule.last_slot_at.is_(None),
+                Schedule.next_slot_at <= end,
+            )
+        ).all()
+        schedules = connection.execute(select(func.count()).select_from(Schedule)).scalar_one()
+    per_check = Counter(row.check_id for row in runs)
+    return {
+        "runs": len(runs),
+        "lags": [row.lag_ms for row in runs],
+        "missed": sum(row.missed_slots for row in runs),
+        "outcomes": dict(Counter(row.outcome for row in runs)),
+        "checks_run": len(per_check),
+        "ran_twice": sum(1 for count in per_check.values() if count > 1),
+        "never_ran": len(waiting),
+        "waiting_lags": [slots.lag_ms(row.next_slot_at, end) for row in waiting],
+        "schedules": schedules,
+    }
+
+
+def polling_floor(offsets: list[float], args: argparse.Namespace, start: datetime) -> list[float]:
+    """Each check's lag if every call ran all that was due, at once: its slot to the first
+    tick at or after it, in ms. Calling every `--every` seconds costs this much by itself."""
+    floor: list[float] = []
+    for offset in offsets:
+        slot = slots.next_slot_after(start, interval=args.interval, offset=offset)
+        floor.append(slots.lag_ms(slot, ceil_to(slot, args.every)))
+    return floor
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checks", type=int, default=20_000)
+    parser.add_argument("--interval", type=int, default=60, help="the checks' interval, s")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=jobs.RUN_BATCH,
+        help=f"checks one call claims (the job: {jobs.RUN_BATCH})",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=jobs.RUN_INTERVAL_SECONDS,
+        help=f"seconds between calls (the job: {jobs.RUN_INTERVAL_SECONDS})",
+    )
+    parser.add_argument(
+        "--postgres", metavar="URL", help="Run on this PostgreSQL database (it is emptied)."
+    )
+    parser.add_argument("--profile", metavar="FILE", help="Write a pyinstrument profile here.")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+
+    backend = "postgresql" if args.postgres else "sqlite"
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        "command: " + " ".join([".venv/bin/python", "bench/synthetics_pipeline.py", *sys.argv[1:]])
+    )
+    print(f"load average before: {load()}")
+    target, target_port = start_target()
+    try:
+        wait_for_port(target_port)
+        with tempfile.TemporaryDirectory() as workdir:
+            run(args, backend, target_port, Path(workdir))
+    finally:
+        target.terminate()
+        target.wait(timeout=10)
+    print(f"load average after: {load()}")
+
+
+def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path) -> None:
+    url = empty_database(args.postgres, workdir)
+    settings = Settings(
+        database_url=url,
+        secret_key=SECRET,
+        embedded_scheduler=False,
+        log_level="WARNING",
+        location=LOCATION,
+        allow_private_targets=True,
+    )
+    registry = create_registry(load_entrypoints=True)
+    ctx = build_context(settings, registry=registry)
+    migrations.migrate(ctx.engine, registry)
+    began = time.perf_counter()
+    team_id = create_team(ctx)
+    offsets = write_checks(
+        ctx, team_id=team_id, checks=args.checks, interval=args.interval, target_port=target_port
+    )
+    # The cycle starts on a tick far enough ahead for the schedule to be written first.
+    start = ceil_to(utcnow() + timedelta(seconds=5 + args.checks / 5_000), args.every)
+    write_schedules(ctx, offsets=offsets, interval=args.interval, start=start)
+    built = time.perf_counter() - began
+    if utcnow() >= start:
+        raise SystemExit("writing the schedule took past the cycle's start; try again")
+    end = start + timedelta(seconds=args.interval)
+    rate = args.checks / args.interval
+    print(
+        f"{args.checks:,} checks every {args.interval} s ({rate:.0f} checks/s) at one location, "
+        f"{backend}; written in {built:.1f} s"
+    )
+    print(
+        f"run_due(limit={args.limit}) every {args.every} s"
+        + (
+            " (as the synthetics.run job)"
+            if (args.limit, args.every) == (jobs.RUN_BATCH, jobs.RUN_INTERVAL_SECONDS)
+            else " (NOT the job's settings)"
+        )
+        + f", cycle {start:%H:%M:%S} to {end:%H:%M:%S} UTC, load {load()}"
+    )
+
+    statements: Counter[str] = Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # What the database is asked per run: one line per kind of statement.
+        statements[" ".join(statement.split())[:90]] += 1
+
+    event.listen(ctx.engine, "before_cursor_execute", count)
+    profiler: Any = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    try:
+        ticks = drive(ctx, start=start, end=end, every=args.every, limit=args.limit)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", count)
+        if profiler is not None:
+            profiler.stop()
+            Path(args.profile).write_text(
+                profiler.output_text(unicode=False, color=False, show_all=False)
+            )
+    figures = results(ctx, end=end)
+    ctx.engine.dispose()
+    floor = polling_floor(offsets, args, start)
+    report(args, figures, ticks, start=start, end=end, floor=floor, statements=statements)
+
+
+def report(
+    args: argparse.Namespace,
+    figures: dict[str, Any],
+    ticks: list[Tick],
+    *,
+    start: datetime,
+    end: datetime,
+    floor: list[float],
+    statements: Counter[str],
+) -> None:
+    busy = sum(tick.seconds for tick in ticks)
+    runs = figures["runs"]
+    cycle = (end - start).total_seconds()
+    lags = sorted(figures["lags"])
+    p99 = percentile(lags, 0.99) if lags else math.inf
+    print()
+    print(f"lag of the {runs:,} stored runs: {describe(lags)}")
+    print(
+        f"lag of all {args.checks:,} checks (those never started count with the lag they had "
+        f"at the cycle's end, a lower bound): {describe(figures['lags'] + figures['waiting_lags'])}"
+    )
+    print(
+        f"least lag calling every {args.every} s allows (slot to the next tick, were every "
+        f"due check run at once): {describe(floor)}"
+    )
+    print(
+        f"runs stored per second: {runs / cycle:,.1f} over the cycle "
+        f"(needed: {args.checks / args.interval:,.1f}); {runs / busy if busy else 0:,.1f} "
+        f"while run_due ran ({len(ticks)} calls, {busy:,.1f} s in all, "
+        f"longest {max((t.seconds for t in ticks), default=0):.2f} s, "
+        f"{busy * 1000 / runs if runs else 0:.1f} ms per stored run)"
+    )
+    print(
+        f"missed slots (counted on runs): {figures['missed']:,}; checks whose slot came "
+        f"in the cycle and never ran: {figures['never_ran']:,}"
+    )
+    every_once = figures["checks_run"] == args.checks and figures["ran_twice"] == 0
+    print(
+        f"every check ran once: {'yes' if every_once else 'no'} "
+        f"({figures['checks_run']:,} checks ran, {figures['ran_twice']:,} more than once); "
+        f"outcomes {figures['outcomes']}"
+    )
+    total = sum(statements.values())
+    print(
+        f"SQL statements: {total:,} in all, {total / runs if runs else 0:.1f} per stored run; "
+        "the most frequent (per stored run):"
+    )
+    for statement, times in statements.most_common(16):
+        print(f"  {times / runs if runs else 0:6.2f}  {statement}")
+    verdict = "under" if p99 < BOUND_MS and figures["never_ran"] == 0 else "NOT under"
+    print(f"lag p99 {verdict} the {BOUND_MS:,.0f} ms bound")
+
+
+if __name__ == "__main__":
+    main()
