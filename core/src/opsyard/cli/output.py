@@ -13,6 +13,9 @@ Row = Mapping[str, Any]
 # (key in the row, column header)
 Columns = Sequence[tuple[str, str]]
 
+# The flag every listing command takes; its value reaches the command as `as_json`.
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
 
 def print_rows(rows: Sequence[Row], columns: Columns, *, as_json: bool, empty: str) -> None:
     """Print `rows` as a JSON array (every key) or as a table (the keys in `columns`)."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from opsyard import errors
 from opsyard.auth import users as user_service
 from opsyard.auth.models import User
-from opsyard.cli.output import print_json, print_rows, print_table
+from opsyard.cli.output import JSON_OPTION, print_json, print_rows, print_table
 from opsyard.cli.runtime import team_with_plugin, transaction
 from opsyard.db.base import utcnow
 from opsyard.errors import OpsyardError
@@ -37,7 +37,6 @@ PLUGIN = "postmortems"
 TEAM_OPTION = click.option(
     "--team", "slug", required=True, metavar="SLUG", help="The team the post-mortem belongs to."
 )
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 ITEM_COLUMNS = [
     ("team", "TEAM"),

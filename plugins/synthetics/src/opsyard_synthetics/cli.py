@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from opsyard import errors
-from opsyard.cli.output import print_rows
+from opsyard.cli.output import JSON_OPTION, print_rows
 from opsyard.cli.runtime import exit_code_for, team_with_plugin, transaction
 from opsyard.errors import OpsyardError
 from opsyard_synthetics import service
@@ -25,7 +25,6 @@ PLUGIN = "synthetics"
 TEAM_OPTION = click.option(
     "--team", "slug", required=True, metavar="SLUG", help="The team the checks belong to."
 )
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 CHECK_COLUMNS = [
     ("name", "NAME"),
