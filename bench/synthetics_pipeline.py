@@ -2,27 +2,27 @@
 
 `bench/synthetics.py` times the bare runner (`run_cycle`, no database). This benchmark runs
 the product path instead: a database with N HTTP checks (one location, "bench", a body
-assertion, default interval) and their Schedule rows, and the location driven exactly as its
-`synthetics.run` job drives it: every `jobs.RUN_INTERVAL_SECONDS` of wall time (aligned to
-the epoch, as the scheduler's slots are), one call of
-``execution.run_due(portal, location="bench", at=now, limit=jobs.RUN_BATCH)``, which claims
-due Schedule rows, runs their checks concurrently against a loopback target, stores a Run row
-per check with its `lag_ms` and folds it into alerting. A tick that comes while the previous
-call still runs is skipped, as the job runner skips a run of a job that is still running.
+assertion, default interval) and their Schedule rows, and the location driven exactly as the
+scheduler drives its `synthetics.run` job: every `jobs.RUN_INTERVAL_SECONDS` of wall time
+(aligned to the epoch, as the scheduler's slots are), one call of ``jobs.run_checks``. That
+claims the Schedule rows due before the next tick and hands them to the location's runner in
+this process (`location_runner`), which starts each check at its slot against a loopback
+target, stores Run rows with their `lag_ms` in batches and folds them into alerting.
 
 The cycle is one interval of the checks: the schedule is laid as `execution.sync_schedules`
 lays it at the cycle's start (each check's next slot on its grid, offsets from
-`slots.offset_seconds("<team>/<check>", interval)`), so every check is due exactly once
-before the cycle's last tick. Afterwards the stored Run rows are read: lag p50/p95/p99/max,
-runs stored per second, missed slots, and whether every check ran once. Checks that never
-started are counted too, with the lag they had reached when the cycle ended (a lower bound).
+`slots.offset_seconds("<team>/<check>", interval)`), so every check is due exactly once in the
+cycle. The job ticks from one tick before the cycle (as it would have all along) to its end;
+then the runner is given time to store what it holds, and the stored Run rows are read: lag
+p50/p95/p99/max, runs stored per second, missed slots, and whether every check ran once.
+Checks that never started are counted too, with the lag they had reached when the cycle
+ended (a lower bound).
 
 100,000 checks every 5 minutes is 333 checks a second. By default the cycle is compressed to
 20,000 checks over 60 s, the same rate; `--checks 100000 --interval 300` runs the full cycle.
-`--limit` and `--every` change what one call claims and how often it is called, to find
-where the lag comes from; they are not what the job does. `--profile FILE` writes a
-pyinstrument profile of the calls (pyinstrument must be installed; the project does not
-depend on it).
+`--every` changes how often the job is called, to see that the tick no longer sets the lag;
+it is not what the scheduler does. `--profile FILE` writes a pyinstrument profile of the
+process (pyinstrument must be installed; the project does not depend on it).
 
 Checks and schedules are written in bulk (``executemany`` on SQLite, ``COPY`` on
 PostgreSQL), with the same columns `service.apply_checks` writes.
@@ -60,9 +60,10 @@ from opsyard.context import PortalContext, build_context
 from opsyard.db import migrations
 from opsyard.db.base import utcnow
 from opsyard.db.engine import session_scope
+from opsyard.extension import JobContext
 from opsyard.plugins import create_registry
 from opsyard.teams import service as teams
-from opsyard_synthetics import execution, jobs, slots
+from opsyard_synthetics import execution, jobs, location_runner, slots
 from opsyard_synthetics.definitions import CheckDefinition
 from opsyard_synthetics.models import Run, Schedule
 
@@ -96,11 +97,11 @@ SCHEDULE_COLUMNS = ("id", "check_id", "location", "next_slot_at")
 
 @dataclass(frozen=True)
 class Tick:
-    """One call of run_due, as the job makes it."""
+    """One call of the run job, as the scheduler makes it."""
 
     due_at: datetime  # the scheduler's slot for the job
-    at: datetime  # the `at` the call ran as of
-    stored: int
+    at: datetime  # when the call began
+    claimed: int  # runs handed to the runner
     seconds: float
 
 
@@ -220,28 +221,30 @@ def sleep_until(at: datetime) -> None:
         time.sleep(delay)
 
 
-def drive(
-    ctx: PortalContext, *, start: datetime, end: datetime, every: int, limit: int
-) -> list[Tick]:
-    """Call run_due at each tick after `start` up to `end`, skipping ticks that come while a
-    call still runs; returns the calls made."""
+def drive(ctx: PortalContext, *, start: datetime, end: datetime, every: int) -> list[Tick]:
+    """Call the run job at each tick from one before `start` up to `end`; returns the
+    calls made."""
+    runner = location_runner.runner_for(ctx, LOCATION)
     ticks: list[Tick] = []
-    due = start + timedelta(seconds=every)
+    due = start - timedelta(seconds=every)
     while due <= end:
         sleep_until(due)
-        at = utcnow()  # the job runs as of the wall clock: a late start shows in the lag
+        at = utcnow()
         began = time.perf_counter()
-        stored = execution.run_due(ctx, location=LOCATION, at=at, limit=limit)
-        ticks.append(Tick(due, at, stored, time.perf_counter() - began))
+        before = runner.pending
+        jobs.run_checks(JobContext(at=due, portal=ctx, location=LOCATION))
+        claimed = runner.pending - before
+        ticks.append(Tick(due, at, claimed, time.perf_counter() - began))
         print(
             f"  tick {due:%H:%M:%S}  at +{(at - due).total_seconds() * 1000:6.1f} ms"
-            f"  stored {stored:5d}  in {ticks[-1].seconds:6.2f} s",
+            f"  claimed {claimed:5d}  in {ticks[-1].seconds:6.2f} s"
+            f"  runner holds {runner.pending:5d}",
             flush=True,
         )
         due += timedelta(seconds=every)
-        now = datetime.now(UTC)
-        while due <= now:  # the job was still running at these ticks: they are skipped
-            due += timedelta(seconds=every)
+    # What the runner still holds finishes its probes and is stored.
+    if not runner.wait_idle(timeout=120):
+        print(f"  the runner still held {runner.pending} runs 120 s after the cycle")
     return ticks
 
 
@@ -267,8 +270,9 @@ def results(ctx: PortalContext, *, end: datetime) -> dict[str, Any]:
     """What the stored runs and the schedule say after the cycle."""
     with ctx.engine.connect() as connection:
         runs = connection.execute(
+            # The last ticks claim the first slots of the next cycle too; those are not counted.
             select(Run.check_id, Run.lag_ms, Run.missed_slots, Run.outcome).where(
-                Run.location == LOCATION
+                Run.location == LOCATION, Run.slot_at <= end
             )
         ).all()
         # Rows whose slot came before the cycle ended and that were never run.
@@ -294,16 +298,6 @@ def results(ctx: PortalContext, *, end: datetime) -> dict[str, Any]:
     }
 
 
-def polling_floor(offsets: list[float], args: argparse.Namespace, start: datetime) -> list[float]:
-    """Each check's lag if every call ran all that was due, at once: its slot to the first
-    tick at or after it, in ms. Calling every `--every` seconds costs this much by itself."""
-    floor: list[float] = []
-    for offset in offsets:
-        slot = slots.next_slot_after(start, interval=args.interval, offset=offset)
-        floor.append(slots.lag_ms(slot, ceil_to(slot, args.every)))
-    return floor
-
-
 def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -315,12 +309,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=20_000)
     parser.add_argument("--interval", type=int, default=60, help="the checks' interval, s")
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=jobs.RUN_BATCH,
-        help=f"checks one call claims (the job: {jobs.RUN_BATCH})",
-    )
     parser.add_argument(
         "--every",
         type=int,
@@ -372,10 +360,10 @@ def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path)
         ctx, team_id=team_id, checks=args.checks, interval=args.interval, target_port=target_port
     )
     # The cycle starts on a tick far enough ahead for the schedule to be written first.
-    start = ceil_to(utcnow() + timedelta(seconds=5 + args.checks / 5_000), args.every)
+    start = ceil_to(utcnow() + timedelta(seconds=args.every + 5 + args.checks / 5_000), args.every)
     write_schedules(ctx, offsets=offsets, interval=args.interval, start=start)
     built = time.perf_counter() - began
-    if utcnow() >= start:
+    if utcnow() >= start - timedelta(seconds=args.every):
         raise SystemExit("writing the schedule took past the cycle's start; try again")
     end = start + timedelta(seconds=args.interval)
     rate = args.checks / args.interval
@@ -384,11 +372,11 @@ def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path)
         f"{backend}; written in {built:.1f} s"
     )
     print(
-        f"run_due(limit={args.limit}) every {args.every} s"
+        f"jobs.run_checks every {args.every} s"
         + (
-            " (as the synthetics.run job)"
-            if (args.limit, args.every) == (jobs.RUN_BATCH, jobs.RUN_INTERVAL_SECONDS)
-            else " (NOT the job's settings)"
+            " (as the scheduler calls it)"
+            if args.every == jobs.RUN_INTERVAL_SECONDS
+            else " (NOT the scheduler's interval)"
         )
         + f", cycle {start:%H:%M:%S} to {end:%H:%M:%S} UTC, load {load()}"
     )
@@ -407,8 +395,9 @@ def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path)
         profiler = Profiler(interval=0.001)
         profiler.start()
     try:
-        ticks = drive(ctx, start=start, end=end, every=args.every, limit=args.limit)
+        ticks = drive(ctx, start=start, end=end, every=args.every)
     finally:
+        location_runner.stop_all()
         event.remove(ctx.engine, "before_cursor_execute", count)
         if profiler is not None:
             profiler.stop()
@@ -417,8 +406,7 @@ def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path)
             )
     figures = results(ctx, end=end)
     ctx.engine.dispose()
-    floor = polling_floor(offsets, args, start)
-    report(args, figures, ticks, start=start, end=end, floor=floor, statements=statements)
+    report(args, figures, ticks, start=start, end=end, statements=statements)
 
 
 def report(
@@ -428,7 +416,6 @@ def report(
     *,
     start: datetime,
     end: datetime,
-    floor: list[float],
     statements: Counter[str],
 ) -> None:
     busy = sum(tick.seconds for tick in ticks)
@@ -443,15 +430,9 @@ def report(
         f"at the cycle's end, a lower bound): {describe(figures['lags'] + figures['waiting_lags'])}"
     )
     print(
-        f"least lag calling every {args.every} s allows (slot to the next tick, were every "
-        f"due check run at once): {describe(floor)}"
-    )
-    print(
         f"runs stored per second: {runs / cycle:,.1f} over the cycle "
-        f"(needed: {args.checks / args.interval:,.1f}); {runs / busy if busy else 0:,.1f} "
-        f"while run_due ran ({len(ticks)} calls, {busy:,.1f} s in all, "
-        f"longest {max((t.seconds for t in ticks), default=0):.2f} s, "
-        f"{busy * 1000 / runs if runs else 0:.1f} ms per stored run)"
+        f"(needed: {args.checks / args.interval:,.1f}); the job ran {len(ticks)} times, "
+        f"{busy:,.2f} s in all, the longest {max((t.seconds for t in ticks), default=0):.2f} s"
     )
     print(
         f"missed slots (counted on runs): {figures['missed']:,}; checks whose slot came "

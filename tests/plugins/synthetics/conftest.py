@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from opsyard.db.engine import session_scope
 from opsyard.teams import service as teams
+from opsyard_synthetics import location_runner
 from tests.conftest import World
 
 
 @pytest.fixture
-def syn_world(world: World) -> World:
+def syn_world(world: World) -> Iterator[World]:
     """`world` with the synthetics plugin enabled for ``alpha`` and ``beta``.
 
     Core's test settings already allow private targets, so checks may probe loopback.
@@ -19,4 +22,6 @@ def syn_world(world: World) -> World:
     with session_scope(world.ctx.sessions) as session:
         for team in world.teams.values():
             teams.enable_plugin(session, team=session.merge(team), plugin="synthetics", actor=None)
-    return world
+    yield world
+    # A run job started this process's runner for a location: stop it with its world.
+    location_runner.stop_all()

@@ -195,8 +195,14 @@ def _round(cluster: Cluster, target: LoopbackTarget, *, failing: tuple[str, ...]
         return all(cluster.run(job.id).outcome == Outcome.SUCCEEDED for job in jobs)
 
     cluster.wait_for("each location's run job to succeed", finished)
+
+    def stored() -> bool:
+        # The job hands its claims to the location's runner, which stores them as they end.
+        with session_scope(cluster.ctx.sessions) as session:
+            return _run_count(session) == before + len(LOCATIONS)
+
+    cluster.wait_for("each location's runner to store its run", stored)
     with session_scope(cluster.ctx.sessions) as session:
-        assert _run_count(session) == before + len(LOCATIONS)
         latest = session.execute(
             select(Run.location, Run.outcome).order_by(Run.id.desc()).limit(len(LOCATIONS))
         ).all()

@@ -17,7 +17,7 @@ from opsyard.context import PortalContext
 from opsyard.db.engine import session_scope
 from opsyard.teams import service as teams
 from opsyard.teams.models import Team
-from opsyard_synthetics import execution, service
+from opsyard_synthetics import claims, execution, service
 from opsyard_synthetics.definitions import CheckDefinition
 from opsyard_synthetics.models import Check, LocationState, Run, Schedule
 from opsyard_synthetics.redaction import REDACTED
@@ -192,18 +192,69 @@ def test_private_targets_are_refused_unless_allowed(
     assert not execution.public_address("::1")
 
 
-def test_a_run_that_overstays_the_budget_is_failing(
-    syn_world: World, target: LoopbackTarget
-) -> None:
+def test_a_run_ends_at_its_checks_own_timeout(syn_world: World, target: LoopbackTarget) -> None:
     target.set_location("eu", latency_ms=2000)
-    check = add_check(syn_world, locations=["eu"], **http(target.url("/")))
+    check = add_check(syn_world, locations=["eu"], **http(target.url("/"), timeout_s=0.3))
     slot = first_slot(syn_world, check, "eu")
-    stored = execution.run_due(syn_world.ctx, location="eu", at=slot, limit=10, budget_seconds=0.3)
-    assert stored == 1
+    assert execution.run_due(syn_world.ctx, location="eu", at=slot, limit=10) == 1
     (run,) = runs(syn_world, check.id)
     assert run.outcome == "failing"
-    assert run.reason.startswith("no result within 0.3 s")
+    assert "0.3" in run.reason and "time" in run.reason
     assert run.duration_ms < 1500
+
+
+def test_a_run_longer_than_the_job_tick_is_not_cut_short(
+    syn_world: World, target: LoopbackTarget
+) -> None:
+    # The run's budget comes from the check's own timeouts, not from how often the run job
+    # ticks: an answer after 1.5 s passes a check that allows 5 s.
+    target.set_location("eu", latency_ms=1500)
+    check = add_check(syn_world, locations=["eu"], **http(target.url("/"), timeout_s=5))
+    slot = first_slot(syn_world, check, "eu")
+    assert execution.run_due(syn_world.ctx, location="eu", at=slot, limit=10) == 1
+    (run,) = runs(syn_world, check.id)
+    assert (run.outcome, run.duration_ms >= 1500) == ("ok", True)
+
+
+@pytest.mark.parametrize(
+    ("document", "budget"),
+    [
+        ({"kind": "http", "steps": [{"url": "http://x/"}]}, 10 + claims.RUN_SLACK_SECONDS),
+        (
+            {
+                "kind": "flow",
+                "steps": [
+                    {
+                        "name": "token",
+                        "url": "http://x/",
+                        "timeout_s": 3,
+                        "auth": {
+                            "type": "oauth2_client_credentials",
+                            "token_url": "http://x/token",
+                            "client_id": "a",
+                            "client_secret": "b",
+                        },
+                    },
+                    {"name": "call", "url": "http://x/2", "timeout_s": 4},
+                ],
+            },
+            3 * 2 + 4 + claims.RUN_SLACK_SECONDS,
+        ),
+        ({"kind": "dns", "dns": {"name": "example.com"}}, 5 + claims.RUN_SLACK_SECONDS),
+        (
+            {
+                "kind": "flow",
+                "steps": [
+                    {"name": f"s{n}", "url": f"http://x/{n}", "timeout_s": 120} for n in range(9)
+                ],
+            },
+            claims.LONGEST_RUN_SECONDS,
+        ),
+    ],
+)
+def test_a_runs_budget_is_the_sum_of_its_timeouts(document: dict[str, Any], budget: float) -> None:
+    definition = CheckDefinition.model_validate({"name": "budget", **document})
+    assert claims.run_budget_seconds(definition) == budget
 
 
 def test_two_runners_at_once_run_each_check_once(syn_world: World, target: LoopbackTarget) -> None:

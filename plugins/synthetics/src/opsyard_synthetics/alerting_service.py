@@ -10,6 +10,7 @@ module reads and writes the rows around them and talks to core paging.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,10 +22,148 @@ from opsyard.notifications import service as notifications
 from opsyard.teams.models import Team
 from opsyard_synthetics import alerting, events, locations, service
 from opsyard_synthetics.alerting import AlertLevel, Decision, RunOutcome
-from opsyard_synthetics.models import NOTIFY, OPEN, PAGE, RESOLVED, Alert, Check
+from opsyard_synthetics.models import (
+    NOTIFY,
+    OPEN,
+    PAGE,
+    RESOLVED,
+    Alert,
+    Check,
+    MaintenanceWindow,
+    TeamSettings,
+)
 from opsyard_synthetics.models import LocationState as LocationStateRow
 
 HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A stored run's outcome, as alerting needs it."""
+
+    check: Check
+    location: str
+    outcome: str
+    at: datetime
+
+
+@dataclass
+class _Batch:
+    """What alerting reads for every run, read once for a batch of runs."""
+
+    unhealthy: set[str]
+    rules: dict[int, TeamSettings]
+    windows: list[MaintenanceWindow]
+    states: dict[tuple[int, str], LocationStateRow]
+
+    @classmethod
+    def read(cls, session: Session, runs: Sequence[Observed]) -> _Batch:
+        team_ids = {run.check.team_id for run in runs}
+        check_ids = {run.check.id for run in runs}
+        windows = session.scalars(
+            select(MaintenanceWindow).where(
+                MaintenanceWindow.team_id.in_(team_ids),
+                MaintenanceWindow.starts_at <= max(run.at for run in runs),
+                MaintenanceWindow.ends_at > min(run.at for run in runs),
+            )
+        )
+        states = session.scalars(
+            select(LocationStateRow).where(LocationStateRow.check_id.in_(check_ids))
+        )
+        return cls(
+            unhealthy=locations.unhealthy_locations(session),
+            rules=service.settings_for_teams(session, team_ids=team_ids),
+            windows=list(windows),
+            states={(row.check_id, row.location): row for row in states},
+        )
+
+    def in_maintenance(self, check: Check, at: datetime) -> bool:
+        return any(
+            window.team_id == check.team_id
+            and window.check_id in (None, check.id)
+            and window.starts_at <= at < window.ends_at
+            for window in self.windows
+        )
+
+    def states_of(self, check: Check) -> dict[str, alerting.LocationState]:
+        wanted = set(check.locations) if check.locations is not None else None
+        return {
+            location: _as_state(row)
+            for (check_id, location), row in self.states.items()
+            if check_id == check.id and (wanted is None or location in wanted)
+        }
+
+
+def record_runs(session: Session, *, portal: PortalContext, runs: Sequence[Observed]) -> None:
+    """Fold a batch of runs, stored in this transaction, into alerting, in order.
+
+    What every run needs (unhealthy locations, team rules, maintenance windows, the checks'
+    location states) is read once for the batch. Most runs change no alert: an ok run of a
+    healthy check moves its streak and nothing else. Only a run that changes its location's
+    status, or after which the check's alert would change, takes the check's lock and is
+    decided again under it by `record_run`, so two locations crossing the quorum at once
+    still page once.
+    """
+    if not runs:
+        return
+    batch = _Batch.read(session, runs)
+    for run in runs:
+        if not _quiet(session, batch, run):
+            session.flush()  # the locked path rereads rows: this batch's changes go first
+            record_run(
+                session,
+                portal=portal,
+                check=run.check,
+                location=run.location,
+                outcome=run.outcome,
+                at=run.at,
+                unhealthy=batch.unhealthy,
+            )
+    session.flush()
+
+
+def _quiet(session: Session, batch: _Batch, run: Observed) -> bool:
+    """Fold `run` into its location's state without the lock when that changes no status
+    and no alert; False when the locked path has to decide."""
+    check = run.check
+    if not check.enabled:
+        return True  # a switched-off check decides nothing, as in record_run
+    row = batch.states.get((check.id, run.location))
+    rules = batch.rules[check.team_id]
+    before = _as_state(row) if row is not None else alerting.initial_state(at=run.at)
+    moved = alerting.step(
+        before,
+        cast(RunOutcome, run.outcome),
+        at=run.at,
+        failure_threshold=rules.failure_threshold,
+        success_threshold=rules.success_threshold,
+    )
+    if moved.status != before.status:
+        return False
+    states = batch.states_of(check)
+    wanted = check.locations is None or run.location in check.locations
+    if wanted:
+        states[run.location] = moved
+    decision = alerting.decide(
+        states,
+        healthy=[name for name in states if name not in batch.unhealthy],
+        quorum_failing=check.quorum_failing,
+        quorum_of=check.quorum_of,
+        critical=check.critical,
+        in_maintenance=batch.in_maintenance(check, run.at),
+        parent_failing=_parent_failing(session, check, unhealthy=batch.unhealthy),
+        previous=cast(AlertLevel, check.alert_level),
+    )
+    if decision.action != "none" or decision.level != check.alert_level:
+        return False
+    if row is None:
+        # The location's first run of the check, and an ok one: only this location's
+        # runs write this row, so it needs no lock to be created either.
+        row = LocationStateRow(check_id=check.id, location=run.location)
+        session.add(row)
+        batch.states[(check.id, run.location)] = row
+    _store_state(row, moved)
+    return True
 
 
 def record_run(
@@ -35,10 +174,12 @@ def record_run(
     location: str,
     outcome: str,
     at: datetime,
+    unhealthy: set[str] | None = None,
 ) -> Decision | None:
     """Fold a run's outcome into its location's state, decide the check's alert across its
     locations and act on it (open or resolve the alert, page or notify, emit the event);
-    None when the check is switched off and nothing was decided."""
+    None when the check is switched off and nothing was decided. `unhealthy` is the set of
+    unhealthy locations when the caller has read it already."""
     _lock_check(session, check)
     if not check.enabled:
         return None
@@ -56,15 +197,17 @@ def record_run(
     _store_state(row, moved)
     session.flush()
 
-    healthy = locations.healthy_locations(session, at=at)
+    if unhealthy is None:
+        unhealthy = locations.unhealthy_locations(session)
+    states = _states_of(session, check)
     decision = alerting.decide(
-        _states_of(session, check),
-        healthy=healthy,
+        states,
+        healthy=[name for name in states if name not in unhealthy],
         quorum_failing=check.quorum_failing,
         quorum_of=check.quorum_of,
         critical=check.critical,
         in_maintenance=service.in_maintenance(session, check=check, at=at),
-        parent_failing=_parent_failing(session, check, healthy=healthy),
+        parent_failing=_parent_failing(session, check, unhealthy=unhealthy),
         previous=cast(AlertLevel, check.alert_level),
     )
     if decision.action == "trigger":
@@ -153,7 +296,7 @@ def _states_of(session: Session, check: Check) -> dict[str, alerting.LocationSta
     }
 
 
-def _parent_failing(session: Session, check: Check, *, healthy: set[str]) -> bool:
+def _parent_failing(session: Session, check: Check, *, unhealthy: set[str]) -> bool:
     """Whether the check's parent is alerting, or has reached its failing quorum even if a
     silence or its own parent kept it from alerting: either way the child's failure is the
     parent's, and paging for both would wake someone twice for one outage."""
@@ -167,7 +310,7 @@ def _parent_failing(session: Session, check: Check, *, healthy: set[str]) -> boo
     failing = [
         name
         for name, state in _states_of(session, parent).items()
-        if name in healthy and state.status == "failing"
+        if name not in unhealthy and state.status == "failing"
     ]
     return len(failing) >= parent.quorum_failing
 

@@ -20,7 +20,7 @@ from opsyard.auth.models import User
 from opsyard.context import PortalContext
 from opsyard.db.base import utcnow
 from opsyard.teams.models import Team
-from opsyard_synthetics import alerting_service, execution, locations, rollups, service, slots
+from opsyard_synthetics import alerting_service, locations, recording, rollups, service, slots
 from opsyard_synthetics.checks_file import dump_checks
 from opsyard_synthetics.definitions import CheckDefinition, ChecksFile
 from opsyard_synthetics.expressions import AssertionResult, compile_expression, parse_json_body
@@ -224,7 +224,7 @@ def _store(
             missed_slots=0,
             outcome=result.outcome,
             reason=result.reason or "",
-            steps=execution.stored_steps(result),
+            steps=recording.stored_steps(result),
         )
     )
     session.flush()

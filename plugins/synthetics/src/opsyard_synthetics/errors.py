@@ -79,6 +79,15 @@ INVALID_SETTINGS = ErrorCode(
     "The synthetics settings are not valid",
     "Failure and success thresholds are 1 to 10 consecutive runs, retention is 1 to 90 days.",
 )
+RUNS_NOT_STORED = ErrorCode(
+    "synthetics.runs_not_stored",
+    Category.RETRYABLE,
+    503,
+    "Some runs of this location could not be stored",
+    "Their checks run again once their claims expire (a minute or so past their timeout). "
+    "If this repeats, check the database the workers write to; the worker log has each "
+    "failure in full.",
+)
 
 ERROR_CODES: tuple[ErrorCode, ...] = (
     INVALID_CHECKS_FILE,
@@ -91,4 +100,5 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     SECRET_IN_USE,
     INVALID_WINDOW,
     INVALID_SETTINGS,
+    RUNS_NOT_STORED,
 )

@@ -74,8 +74,12 @@ def healthy_locations(session: Session, *, at: datetime) -> set[str]:
     names = set(known(session))
     names.update(session.scalars(select(Schedule.location).distinct()))
     names.update(session.scalars(select(LocationStateRow.location).distinct()))
-    unhealthy = set(session.scalars(select(Location.name).where(Location.healthy.is_(False))))
-    return names - unhealthy
+    return names - unhealthy_locations(session)
+
+
+def unhealthy_locations(session: Session) -> set[str]:
+    """The locations the health job marked unhealthy: their results count in no quorum."""
+    return set(session.scalars(select(Location.name).where(Location.healthy.is_(False))))
 
 
 def record_heartbeat(session: Session, *, location: str, by: str, at: datetime) -> Location:

@@ -8,7 +8,7 @@ found before the first row changes, so a refused file leaves the team's checks a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -575,10 +575,19 @@ def in_maintenance(session: Session, *, check: Check, at: datetime) -> bool:
 def settings_for(session: Session, *, team: Team) -> TeamSettings:
     """The team's settings row; a transient one holding the defaults if it has none yet."""
     row = session.get(TeamSettings, team.id)
-    if row is not None:
-        return row
+    return row if row is not None else _default_settings(team.id)
+
+
+def settings_for_teams(session: Session, *, team_ids: Collection[int]) -> dict[int, TeamSettings]:
+    """`settings_for` for many teams in one query, by team id."""
+    rows = session.scalars(select(TeamSettings).where(TeamSettings.team_id.in_(team_ids)))
+    found = {row.team_id: row for row in rows}
+    return {team_id: found.get(team_id) or _default_settings(team_id) for team_id in team_ids}
+
+
+def _default_settings(team_id: int) -> TeamSettings:
     return TeamSettings(
-        team_id=team.id,
+        team_id=team_id,
         public_status_page=False,
         failure_threshold=DEFAULT_FAILURE_THRESHOLD,
         success_threshold=DEFAULT_SUCCESS_THRESHOLD,
