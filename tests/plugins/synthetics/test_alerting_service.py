@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from opsyard.config import Settings
@@ -95,8 +95,19 @@ def settings(settings: Settings, receivers: Receivers) -> Settings:
 
 
 @pytest.fixture
-def alpha(syn_world: World, receivers: Receivers) -> World:
-    """alpha with bob on call at T0, a PagerDuty and a Slack channel, and the checks above."""
+def alpha(syn_world: World, receivers: Receivers, recording_path: str) -> World:
+    """alpha with bob on call at T0, a PagerDuty and a Slack channel, and the checks above;
+    runs are recorded one by one or in batches (`recording_path`)."""
+    return _set_up_alpha(syn_world, receivers)
+
+
+@pytest.fixture
+def alpha_batches(syn_world: World, receivers: Receivers) -> World:
+    """alpha as above, for tests that call `record_runs` themselves."""
+    return _set_up_alpha(syn_world, receivers)
+
+
+def _set_up_alpha(syn_world: World, receivers: Receivers) -> World:
     add_rotation(syn_world, "alice", "bob")
     add_channel(syn_world, kind="pagerduty", routing_key=ROUTING_KEY)
     add_channel(syn_world, kind="slack", webhook_url=receivers.slack.hook_url)
@@ -118,15 +129,38 @@ def _team(session: Session, slug: str = "alpha") -> Team:
     return team
 
 
+# Every test runs twice: through `record_run`, one run under the check's lock, and through
+# `record_runs`, which the runner's batches use and which takes the lock only when it must.
+_PATH = {"name": "one"}
+
+
+@pytest.fixture(params=["one", "batch"])
+def recording_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    _PATH["name"] = request.param
+    yield request.param
+    _PATH["name"] = "one"
+
+
+def record(
+    session: Session, world: World, *, check: Check, location: str, outcome: str, at: datetime
+) -> Decision | None:
+    """Fold one run into alerting the way the test's path does."""
+    if _PATH["name"] == "one":
+        return alerting_service.record_run(
+            session, portal=world.ctx, check=check, location=location, outcome=outcome, at=at
+        )
+    observed = alerting_service.Observed(check=check, location=location, outcome=outcome, at=at)
+    [decision] = alerting_service.record_runs(session, portal=world.ctx, runs=[observed])
+    return decision
+
+
 def run(
     world: World, location: str, outcome: str, at: datetime, check: str = "checkout"
 ) -> Decision:
     """Record one run of `check` from `location`, as the run job does after storing it."""
     with session_scope(world.ctx.sessions) as session:
         row = service.get_check(session, team=_team(session), name=check)
-        decision = alerting_service.record_run(
-            session, portal=world.ctx, check=row, location=location, outcome=outcome, at=at
-        )
+        decision = record(session, world, check=row, location=location, outcome=outcome, at=at)
     assert decision is not None
     return decision
 
@@ -439,9 +473,9 @@ def test_two_locations_finishing_at_once_open_one_alert(alpha: World, receivers:
             with session_scope(alpha.ctx.sessions) as session:
                 check = service.get_check(session, team=_team(session), name="search")
                 start.wait(timeout=10)
-                decision = alerting_service.record_run(
+                decision = record(
                     session,
-                    portal=alpha.ctx,
+                    alpha,
                     check=check,
                     location=location,
                     outcome="failing",
@@ -472,10 +506,68 @@ def test_a_switched_off_check_decides_nothing(alpha: World) -> None:
         check.enabled = False
     with session_scope(alpha.ctx.sessions) as session:
         check = session.scalars(select(Check).where(Check.name == "checkout")).one()
-        assert (
-            alerting_service.record_run(
-                session, portal=alpha.ctx, check=check, location="eu", outcome="failing", at=T0
-            )
-            is None
-        )
+        assert record(session, alpha, check=check, location="eu", outcome="failing", at=T0) is None
         assert session.scalars(select(LocationStateRow)).all() == []
+
+
+def test_a_batch_locks_only_the_checks_whose_alert_can_change(alpha_batches: World) -> None:
+    """Steady ok runs of many checks are folded in without a single write to a check row;
+    a run that moves its location's status takes its check's lock and is decided under it."""
+    with session_scope(alpha_batches.ctx.sessions) as session:
+        checks = {row.name: row for row in session.scalars(select(Check))}
+        steady = [
+            alerting_service.Observed(check=checks[name], location=location, outcome="ok", at=T0)
+            for name in ("api", "search", "docs")
+            for location in ("eu", "us", "ap")
+        ]
+        alerting_service.record_runs(session, portal=alpha_batches.ctx, runs=steady)
+    writes: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE SYNTHETICS_CHECKS"):
+            writes.append(" ".join(statement.split()))
+
+    event.listen(alpha_batches.ctx.engine, "before_cursor_execute", count)
+    try:
+        with session_scope(alpha_batches.ctx.sessions) as session:
+            checks = {row.name: row for row in session.scalars(select(Check))}
+            again = [
+                alerting_service.Observed(
+                    check=checks[item.check.name],
+                    location=item.location,
+                    outcome="ok",
+                    at=T0 + STEP,
+                )
+                for item in steady
+            ]
+            decisions = alerting_service.record_runs(session, portal=alpha_batches.ctx, runs=again)
+        assert [d.action if d else None for d in decisions] == ["none"] * len(again)
+        assert writes == []
+        with session_scope(alpha_batches.ctx.sessions) as session:
+            search = session.scalars(select(Check).where(Check.name == "search")).one()
+            failing = [
+                alerting_service.Observed(
+                    check=search, location="eu", outcome="failing", at=T0 + 2 * STEP + i * STEP
+                )
+                for i in range(2)
+            ]
+            decisions = alerting_service.record_runs(
+                session, portal=alpha_batches.ctx, runs=failing
+            )
+        # The second failing run moves eu to failing: search pages on one location.
+        assert [d.action if d else None for d in decisions] == ["none", "trigger"]
+        # One lock (the no-op UPDATE), then the new alert level; no other check is written.
+        lock, level = writes
+        assert lock.startswith("UPDATE synthetics_checks SET alert_level=synthetics_checks.")
+        assert level.startswith("UPDATE synthetics_checks SET alert_level=")
+        assert "synthetics_checks.alert_level" not in level.split(" WHERE")[0]
+    finally:
+        event.remove(alpha_batches.ctx.engine, "before_cursor_execute", count)
+    with session_scope(alpha_batches.ctx.sessions) as session:
+        states = {
+            (row.check_id, row.location): (row.status, row.successes)
+            for row in session.scalars(select(LocationStateRow))
+        }
+    assert len(states) == 9
+    assert states[(search.id, "eu")] == ("failing", 0)
+    assert states[(search.id, "us")] == ("ok", 2)

@@ -94,8 +94,11 @@ class _Batch:
         }
 
 
-def record_runs(session: Session, *, portal: PortalContext, runs: Sequence[Observed]) -> None:
-    """Fold a batch of runs, stored in this transaction, into alerting, in order.
+def record_runs(
+    session: Session, *, portal: PortalContext, runs: Sequence[Observed]
+) -> list[Decision | None]:
+    """Fold a batch of runs, stored in this transaction, into alerting, in order; returns
+    each run's decision (None for a switched-off check), as `record_run` would.
 
     What every run needs (unhealthy locations, team rules, maintenance windows, the checks'
     location states) is read once for the batch. Most runs change no alert: an ok run of a
@@ -105,12 +108,17 @@ def record_runs(session: Session, *, portal: PortalContext, runs: Sequence[Obser
     still page once.
     """
     if not runs:
-        return
+        return []
     batch = _Batch.read(session, runs)
+    decisions: list[Decision | None] = []
     for run in runs:
-        if not _quiet(session, batch, run):
+        if not run.check.enabled:
+            decisions.append(None)  # a switched-off check decides nothing, as in record_run
+            continue
+        decision = _quiet(session, batch, run)
+        if decision is None:
             session.flush()  # the locked path rereads rows: this batch's changes go first
-            record_run(
+            decision = record_run(
                 session,
                 portal=portal,
                 check=run.check,
@@ -119,15 +127,15 @@ def record_runs(session: Session, *, portal: PortalContext, runs: Sequence[Obser
                 at=run.at,
                 unhealthy=batch.unhealthy,
             )
+        decisions.append(decision)
     session.flush()
+    return decisions
 
 
-def _quiet(session: Session, batch: _Batch, run: Observed) -> bool:
+def _quiet(session: Session, batch: _Batch, run: Observed) -> Decision | None:
     """Fold `run` into its location's state without the lock when that changes no status
-    and no alert; False when the locked path has to decide."""
+    and no alert, and return the decision; None when the locked path has to decide."""
     check = run.check
-    if not check.enabled:
-        return True  # a switched-off check decides nothing, as in record_run
     row = batch.states.get((check.id, run.location))
     rules = batch.rules[check.team_id]
     before = _as_state(row) if row is not None else alerting.initial_state(at=run.at)
@@ -139,10 +147,9 @@ def _quiet(session: Session, batch: _Batch, run: Observed) -> bool:
         success_threshold=rules.success_threshold,
     )
     if moved.status != before.status:
-        return False
+        return None
     states = batch.states_of(check)
-    wanted = check.locations is None or run.location in check.locations
-    if wanted:
+    if check.locations is None or run.location in check.locations:
         states[run.location] = moved
     decision = alerting.decide(
         states,
@@ -155,7 +162,7 @@ def _quiet(session: Session, batch: _Batch, run: Observed) -> bool:
         previous=cast(AlertLevel, check.alert_level),
     )
     if decision.action != "none" or decision.level != check.alert_level:
-        return False
+        return None
     if row is None:
         # The location's first run of the check, and an ok one: only this location's
         # runs write this row, so it needs no lock to be created either.
@@ -163,7 +170,7 @@ def _quiet(session: Session, batch: _Batch, run: Observed) -> bool:
         session.add(row)
         batch.states[(check.id, run.location)] = row
     _store_state(row, moved)
-    return True
+    return decision
 
 
 def record_run(
