@@ -481,8 +481,13 @@ def test_demo_command_migrates_loads_once_and_resets(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     point_cli_at(monkeypatch, url, secret=None)
+    # The demo sets these in the environment; monkeypatch puts them back afterwards.
+    monkeypatch.delenv("OPSYARD_BASE_URL", raising=False)
+    monkeypatch.delenv("OPSYARD_ALLOW_PRIVATE_TARGETS", raising=False)
     first = ok("demo", "--port", "8124").stdout
     assert "demo data loaded" in first and "opsyard-demo" in first
+    # Its checks of the portal itself, and its links, point where it listens.
+    assert os.environ["OPSYARD_BASE_URL"] == "http://127.0.0.1:8124"
     for email in ("admin@example.com", "ana@example.com", "ben@example.com", "vic@example.com"):
         assert email in first
     assert "already loaded" in ok("demo", "--port", "8124").stdout

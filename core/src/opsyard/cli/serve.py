@@ -94,16 +94,26 @@ def serve(host: str, port: int) -> None:
         serve_portal(ctx, host=host, port=port)
 
 
-def demo_settings() -> Settings:
-    """Settings in demo mode. They are put in this process's environment too, so that
-    anything reading ``get_settings()`` sees the same demo configuration."""
+def demo_settings(*, host: str = "127.0.0.1", port: int = 8000) -> Settings:
+    """Settings in demo mode, serving on `host`:`port`. They are put in this process's
+    environment too, so that anything reading ``get_settings()`` sees the same demo
+    configuration."""
     os.environ["OPSYARD_DEMO"] = "true"
     os.environ.setdefault("OPSYARD_DATABASE_URL", DEMO_DATABASE_URL)
+    # Links in messages, and the demo's checks of the portal itself, use the base URL: it is
+    # where this demo listens, whatever port it was given.
+    os.environ.setdefault("OPSYARD_BASE_URL", listen_url(_reachable(host), port))
     # The demo's synthetic checks probe the portal's own endpoints on loopback, which the
     # target guard refuses everywhere else.
     os.environ.setdefault("OPSYARD_ALLOW_PRIVATE_TARGETS", "true")
     get_settings.cache_clear()
     return load_settings()
+
+
+def _reachable(host: str) -> str:
+    """The address to reach a server listening on `host` from this machine."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - not a bind
+    return wildcard.get(host, host)
 
 
 def wipe_sqlite_database(url: str) -> Path | None:
@@ -145,7 +155,7 @@ def demo(host: str, port: int, reset: bool) -> None:
     serves. Uses ./opsyard-demo.db unless OPSYARD_DATABASE_URL is set, and the built-in demo
     secret key unless OPSYARD_SECRET_KEY is set. Never expose a demo to a network.
     """
-    settings = demo_settings()
+    settings = demo_settings(host=host, port=port)
     if reset:
         wiped = wipe_sqlite_database(settings.database_url)
         if wiped is not None:
