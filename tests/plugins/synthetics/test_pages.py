@@ -22,7 +22,7 @@ from opsyard.db.base import utcnow
 from opsyard.db.engine import session_scope
 from opsyard.teams import service as teams
 from opsyard_synthetics import demo, execution, service
-from opsyard_synthetics.models import Check, MaintenanceWindow, Run, TeamSettings
+from opsyard_synthetics.models import Check, MaintenanceWindow, Run, Schedule, TeamSettings
 from tests.conftest import World
 from tests.core.routes import endpoints
 from tests.plugins.synthetics.target import LoopbackTarget
@@ -525,3 +525,16 @@ def test_the_demo_checks_show_at_once_with_one_degraded(browser: Browser, syn_wo
     login_page = bob.get(BASE + "/checks/portal-login").text
     assert "<svg" in login_page and "503" in login_page  # the one failed run
     assert bob.get("/status/alpha").status_code == 200  # the demo shows its status page
+
+    # The history covers the slots up to now, so the first real run misses none of them.
+    now = utcnow()
+    with session_scope(syn_world.ctx.sessions) as session:
+        rows = list(session.scalars(select(Schedule)))
+        assert rows and all(r.last_slot_at <= now < r.next_slot_at for r in rows)
+        before = session.scalar(select(func.count()).select_from(Run))
+    latest = max(row.next_slot_at for row in rows)
+    assert execution.run_due(syn_world.ctx, location="eu", at=latest, limit=10) == 3
+    with session_scope(syn_world.ctx.sessions) as session:
+        fresh = session.scalars(select(Run).order_by(Run.id.desc()).limit(3)).all()
+        assert session.scalar(select(func.count()).select_from(Run)) == before + 3
+    assert [run.missed_slots for run in fresh] == [0, 0, 0]
