@@ -30,7 +30,7 @@ from tests.web.conftest import login, send
 
 BASE = "/t/alpha/synthetics"
 Browser = Callable[[str], TestClient]
-PAGES = ("/", "/checks/checkout", "/code", "/maintenance", "/settings")
+PAGES = ("/", "/checks/checkout", "/code", "/maintenance", "/secrets", "/settings")
 
 
 def checks_yaml(target: LoopbackTarget) -> str:
@@ -168,7 +168,7 @@ def test_every_page_renders_for_a_member(browser: Browser, checked: World) -> No
         ids = re.findall(r'\sid="([^"]+)"', response.text)
         assert len(ids) == len(set(ids)), (path, sorted({i for i in ids if ids.count(i) > 1}))
     page = bob.get(BASE + "/").text
-    for label in ("Synthetic checks", "Checks as code", "Maintenance windows"):
+    for label in ("Synthetic checks", "Checks as code", "Maintenance windows", "Secrets"):
         assert f">{label}</a>" in page
     # The team home carries the panel.
     home = bob.get("/t/alpha/").text

@@ -1,9 +1,10 @@
 """The synthetics pages, under /t/{team}/synthetics/.
 
-Everyone in the team reads them; members apply checks files and plan maintenance windows,
-owners change the team's rules. The overview's table, a check's chart and the checks-as-code
-form are components an htmx request gets alone (a filter, a window switch, a dry run). Which
-controls appear is decided here for convenience only; every route checks the role again.
+Everyone in the team reads them; members apply checks files, set secrets and plan maintenance
+windows, owners change the team's rules. The overview's table, a check's chart, the
+checks-as-code form and the secrets list are components an htmx request gets alone (a filter,
+a window switch, a dry run, a delete). Which controls appear is decided here for convenience
+only; every route checks the role again.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ CHECK_TEMPLATE = "synthetics/check.html"
 CODE_TEMPLATE = "synthetics/code.html"
 MAINTENANCE_TEMPLATE = "synthetics/maintenance.html"
 SETTINGS_TEMPLATE = "synthetics/settings.html"
+SECRETS_TEMPLATE = "synthetics/secrets.html"
 
 # A run's outcome, and "none" for a location that has not run the check yet.
 NO_RUN = "none"
@@ -654,6 +656,108 @@ def delete_window(
     context = maintenance_context(session, access)
     context["form"].done = "Window removed."
     return render(request, MAINTENANCE_TEMPLATE, context, block_name="windows", session=session)
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretView:
+    """A secret as the page lists it. Built without the value, so no template can show it."""
+
+    name: str
+    last_set: datetime
+    used_by: list[str]
+
+
+def secret_views(session: Session, *, team: Team) -> list[SecretView]:
+    """The team's secrets by name, each with the checks that use it."""
+    users = service.secret_users(session, team=team)
+    return [
+        SecretView(name=secret.name, last_set=secret.updated_at, used_by=users.get(secret.name, []))
+        for secret in service.list_secrets(session, team=team)
+    ]
+
+
+def secrets_context(
+    session: Session,
+    access: TeamContext,
+    form: FormState | None = None,
+    notice: FormState | None = None,
+) -> dict[str, Any]:
+    # `form` is the set form's state, `notice` what the list says after a delete: two
+    # messages, each beside what it is about.
+    return {
+        "base": base_url(access),
+        "secrets": secret_views(session, team=access.team),
+        "form": form or FormState(),
+        "notice": notice or FormState(),
+        "can_edit": access.role.allows(Role.MEMBER),
+    }
+
+
+def _secrets_answer(
+    request: Request, session: Session, context: dict[str, Any], status_code: int
+) -> Response:
+    return render(
+        request,
+        SECRETS_TEMPLATE,
+        context,
+        block_name="secrets",
+        status_code=status_code,
+        session=session,
+    )
+
+
+def _set_message(name: str, replaced: bool) -> str:
+    if replaced:
+        return f"Secret {name} replaced: its checks use the new value from their next run."
+    return f"Secret {name} set. Checks use it as {{{{ secrets.{name} }}}}, listed under secrets:."
+
+
+@router.get("/secrets")
+def secrets_page(request: Request, access: TeamAccess, session: DbSession) -> Response:
+    context = secrets_context(session, access)
+    return render(request, SECRETS_TEMPLATE, context, session=session)
+
+
+@router.post("/secrets")
+def set_secret(
+    request: Request,
+    access: TeamMember,
+    session: DbSession,
+    name: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+) -> Response:
+    # A stray space around a pasted name is not worth a refusal; the value is kept exactly.
+    name = name.strip()
+    status_code = 200
+    try:
+        replaced = name in service.secret_names(session, team=access.team)
+        service.set_secret(session, team=access.team, name=name, value=value, actor=access.user)
+        form = FormState(done=_set_message(name, replaced))
+    except OpsyardError as exc:
+        _refusal(session, exc)
+        status_code = exc.error.status
+        # Only the name goes back into the form: a refused value is typed again, never echoed.
+        form = FormState.failed(exc, {"name": name})
+    context = secrets_context(session, access, form=form)
+    return _secrets_answer(request, session, context, status_code)
+
+
+@router.post("/secrets/{name}/delete")
+def delete_secret(request: Request, name: str, access: TeamMember, session: DbSession) -> Response:
+    status_code = 200
+    try:
+        service.delete_secret(session, team=access.team, name=name, actor=access.user)
+        notice = FormState(done=f"Secret {name} deleted.")
+    except OpsyardError as exc:
+        # In use (409, naming its checks) or already gone (404): said above the list.
+        _refusal(session, exc)
+        status_code = exc.error.status
+        notice = FormState.failed(exc)
+    context = secrets_context(session, access, notice=notice)
+    return _secrets_answer(request, session, context, status_code)
 
 
 # -- settings -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def navigation_items(team: Team, role: Role) -> list[NavItem]:
         NavItem("Synthetic checks"),
         NavItem("Checks as code", path="code"),
         NavItem("Maintenance windows", path="maintenance"),
+        NavItem("Secrets", path="secrets"),
         NavItem("Synthetics settings", path="settings"),
     ]
 

@@ -400,6 +400,19 @@ def secret_names(session: Session, *, team: Team) -> list[str]:
     )
 
 
+def secret_users(session: Session, *, team: Team) -> dict[str, list[str]]:
+    """The team's checks by the secret they use: secret name -> check names, sorted.
+
+    Read from each check's `secrets:` list, the same list `delete_secret` refuses on, so
+    the page never calls a secret unused that deleting it would say is in use.
+    """
+    users: dict[str, list[str]] = {}
+    for check in list_checks(session, team=team):
+        for name in definition_of(check).secrets:
+            users.setdefault(name, []).append(check.name)
+    return {name: sorted(set(checks)) for name, checks in users.items()}
+
+
 def secrets_for(session: Session, *, team_id: int) -> dict[str, str]:
     """The team's secret values by name, for the runner only."""
     rows = session.execute(select(Secret.name, Secret.value).where(Secret.team_id == team_id))
