@@ -20,9 +20,11 @@ ended (a lower bound).
 
 100,000 checks every 5 minutes is 333 checks a second. By default the cycle is compressed to
 20,000 checks over 60 s, the same rate; `--checks 100000 --interval 300` runs the full cycle.
-`--every` changes how often the job is called, to see that the tick no longer sets the lag;
-it is not what the scheduler does. `--profile FILE` writes a pyinstrument profile of the
-process (pyinstrument must be installed; the project does not depend on it).
+`--cycles N` runs N intervals (the first is every location state's first run, the next ones
+the steady state). `--every` changes how often the job is called, to see that the tick no
+longer sets the lag; it is not what the scheduler does. `--profile FILE` writes a
+pyinstrument profile of the driving thread (pyinstrument must be installed; the project does
+not depend on it).
 
 Checks and schedules are written in bulk (``executemany`` on SQLite, ``COPY`` on
 PostgreSQL), with the same columns `service.apply_checks` writes.
@@ -266,32 +268,36 @@ def describe(values: list[float]) -> str:
     )
 
 
-def results(ctx: PortalContext, *, end: datetime) -> dict[str, Any]:
-    """What the stored runs and the schedule say after the cycle."""
+def results(ctx: PortalContext, *, start: datetime, end: datetime, interval: int) -> dict[str, Any]:
+    """What the stored runs and the schedule say after the cycles."""
     with ctx.engine.connect() as connection:
         runs = connection.execute(
-            # The last ticks claim the first slots of the next cycle too; those are not counted.
-            select(Run.check_id, Run.lag_ms, Run.missed_slots, Run.outcome).where(
+            # The last ticks claim the first slots after the last cycle too; not counted.
+            select(Run.check_id, Run.slot_at, Run.lag_ms, Run.missed_slots, Run.outcome).where(
                 Run.location == LOCATION, Run.slot_at <= end
             )
         ).all()
-        # Rows whose slot came before the cycle ended and that were never run.
+        # Rows with a slot before the end that never ran.
         waiting = connection.execute(
             select(Schedule.next_slot_at).where(
-                Schedule.location == LOCATION,
-                Schedule.last_slot_at.is_(None),
-                Schedule.next_slot_at <= end,
+                Schedule.location == LOCATION, Schedule.next_slot_at <= end
             )
         ).all()
         schedules = connection.execute(select(func.count()).select_from(Schedule)).scalar_one()
     per_check = Counter(row.check_id for row in runs)
+    per_cycle: dict[int, list[float]] = {}
+    for row in runs:
+        # A check's k-th slot lies in (start + (k-1) * interval, start + k * interval].
+        cycle = math.ceil((row.slot_at - start).total_seconds() / interval)
+        per_cycle.setdefault(cycle, []).append(row.lag_ms)
     return {
         "runs": len(runs),
         "lags": [row.lag_ms for row in runs],
+        "per_cycle": per_cycle,
         "missed": sum(row.missed_slots for row in runs),
         "outcomes": dict(Counter(row.outcome for row in runs)),
         "checks_run": len(per_check),
-        "ran_twice": sum(1 for count in per_check.values() if count > 1),
+        "runs_per_check": Counter(per_check.values()),
         "never_ran": len(waiting),
         "waiting_lags": [slots.lag_ms(row.next_slot_at, end) for row in waiting],
         "schedules": schedules,
@@ -309,6 +315,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=20_000)
     parser.add_argument("--interval", type=int, default=60, help="the checks' interval, s")
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        default=1,
+        help="intervals to run; the first is each location state's first run, the next ones "
+        "the steady state",
+    )
     parser.add_argument(
         "--every",
         type=int,
@@ -365,7 +378,7 @@ def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path)
     built = time.perf_counter() - began
     if utcnow() >= start - timedelta(seconds=args.every):
         raise SystemExit("writing the schedule took past the cycle's start; try again")
-    end = start + timedelta(seconds=args.interval)
+    end = start + timedelta(seconds=args.interval * args.cycles)
     rate = args.checks / args.interval
     print(
         f"{args.checks:,} checks every {args.interval} s ({rate:.0f} checks/s) at one location, "
@@ -404,7 +417,7 @@ def run(args: argparse.Namespace, backend: str, target_port: int, workdir: Path)
             Path(args.profile).write_text(
                 profiler.output_text(unicode=False, color=False, show_all=False)
             )
-    figures = results(ctx, end=end)
+    figures = results(ctx, start=start, end=end, interval=args.interval)
     ctx.engine.dispose()
     report(args, figures, ticks, start=start, end=end, statements=statements)
 
@@ -425,24 +438,29 @@ def report(
     p99 = percentile(lags, 0.99) if lags else math.inf
     print()
     print(f"lag of the {runs:,} stored runs: {describe(lags)}")
+    for number, cycle_lags in sorted(figures["per_cycle"].items()):
+        print(f"  cycle {number} ({len(cycle_lags):,} runs): {describe(cycle_lags)}")
     print(
-        f"lag of all {args.checks:,} checks (those never started count with the lag they had "
-        f"at the cycle's end, a lower bound): {describe(figures['lags'] + figures['waiting_lags'])}"
+        f"lag of all {runs + figures['never_ran']:,} slots due (those never started count with "
+        f"the lag they had at the end, a lower bound): "
+        f"{describe(figures['lags'] + figures['waiting_lags'])}"
     )
     print(
-        f"runs stored per second: {runs / cycle:,.1f} over the cycle "
+        f"runs stored per second: {runs / cycle:,.1f} over the cycles "
         f"(needed: {args.checks / args.interval:,.1f}); the job ran {len(ticks)} times, "
         f"{busy:,.2f} s in all, the longest {max((t.seconds for t in ticks), default=0):.2f} s"
     )
     print(
-        f"missed slots (counted on runs): {figures['missed']:,}; checks whose slot came "
-        f"in the cycle and never ran: {figures['never_ran']:,}"
+        f"missed slots (counted on runs): {figures['missed']:,}; slots due before the end "
+        f"that never ran: {figures['never_ran']:,}"
     )
-    every_once = figures["checks_run"] == args.checks and figures["ran_twice"] == 0
+    once_per_cycle = figures["checks_run"] == args.checks and set(figures["runs_per_check"]) == {
+        args.cycles
+    }
     print(
-        f"every check ran once: {'yes' if every_once else 'no'} "
-        f"({figures['checks_run']:,} checks ran, {figures['ran_twice']:,} more than once); "
-        f"outcomes {figures['outcomes']}"
+        f"every check ran once per cycle: {'yes' if once_per_cycle else 'no'} "
+        f"({figures['checks_run']:,} checks ran; runs per check: "
+        f"{dict(sorted(figures['runs_per_check'].items()))}); outcomes {figures['outcomes']}"
     )
     total = sum(statements.values())
     print(
