@@ -234,6 +234,14 @@ def test_the_check_page_has_the_chart_runs_failures_and_percentiles(
     assert failures.count("<tr>") == 1 + 4  # the header, then both assertions of us, twice
     assert "status == 200" in failures and "503" in failures
     assert "Definition" in page and "TCP" not in page and "home: GET http://127.0.0.1" in page
+    # Each run says which slot it ran for and how late it started; a second or more stands out.
+    assert page.count('<p class="muted syn-slot">For the slot at ') == 4
+    with session_scope(checked.ctx.sessions) as session:
+        check_id = session.scalars(select(Check.id).where(Check.name == "checkout")).one()
+        lags = session.scalars(select(Run.lag_ms).where(Run.check_id == check_id)).all()
+    assert page.count("ms after it.</p>") == 4
+    late = sum(1 for lag in lags if lag >= 1000)
+    assert page.count('<span class="badge badge-warn">started ') == late
 
 
 def test_the_window_switch_swaps_only_the_chart(browser: Browser, checked: World) -> None:
