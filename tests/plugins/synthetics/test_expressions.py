@@ -10,13 +10,13 @@ import pytest
 from opsyard_synthetics.expressions import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING,
-    MAX_REGEX_LENGTH,
     NOT_JSON,
     AssertionResult,
     ExpressionSyntaxError,
     compile_expression,
     parse_json_body,
 )
+from opsyard_synthetics.user_regex import MAX_REGEX_LENGTH
 
 BODY = (
     '{"count": "abc", "five": "5", "n": 3, "ratio": 0.5, "flag": true, "none": null,'

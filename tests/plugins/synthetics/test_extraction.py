@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from opsyard_synthetics.definitions import Extraction
-from opsyard_synthetics.expressions import MAX_REGEX_LENGTH, NOT_JSON, parse_json_body
+from opsyard_synthetics.expressions import NOT_JSON, parse_json_body
 from opsyard_synthetics.extraction import ExtractionError, extract, validate_extraction
 from opsyard_synthetics.templating import (
     TemplateError,
@@ -17,6 +17,7 @@ from opsyard_synthetics.templating import (
     secret_names,
     template_variables,
 )
+from opsyard_synthetics.user_regex import MAX_REGEX_LENGTH
 
 TOKEN_BODY = (
     '{"access_token": "eyJ.abc", "expires_in": 3600, "admin": false, "scope": null,'

@@ -19,7 +19,9 @@ and what was expected (`json("$.count") < 10: "abc" is a string, not a number`),
 zero. Values that come from text with no type of its own (headers, the body, extracted
 variables) are compared as numbers only when the whole text parses as a number; a JSON string
 stays a string. Null equals only null. Durations (`500ms`, `2s`) compare only with
-`response_time_ms` and mean milliseconds.
+`response_time_ms` and mean milliseconds. `matches` searches with a regular expression in
+Python's `re` syntax; a search that takes longer than `user_regex.REGEX_TIMEOUT_SECONDS` is
+stopped and is an error too, never a silent pass or fail.
 
 Evaluation is three-valued (true, false, error) and short-circuits left to right:
 `a && b` stops at the first false side, `a || b` at the first true side; an error does not
@@ -40,16 +42,22 @@ from typing import Any, Final, Literal, TypeAlias
 
 from jsonpath import CompoundJSONPath, JSONPath, JSONPathEnvironment, JSONPathError
 
+from opsyard_synthetics.user_regex import (
+    MAX_REGEX_LENGTH,
+    REGEX_TIMEOUT_HINT,
+    REGEX_TIMEOUT_MS,
+    RegexSyntaxError,
+    RegexTimeout,
+    UserRegex,
+    compile_user_regex,
+    regex_deadline,
+)
+
 # RFC 9535 JSONPath, strictly: the same path means the same thing as in other tools.
 JSONPATH: Final = JSONPathEnvironment(strict=True)
 
 MAX_EXPRESSION_LENGTH: Final = 2000
 MAX_NESTING: Final = 32
-# Python's `re` has no timeout, so patterns are bounded where they are written: a long
-# pattern is where catastrophic backtracking hides, and checks run unattended.
-MAX_REGEX_LENGTH: Final = 500
-# Regexes only look at the start of a very large body, which bounds the matching time too.
-MAX_REGEX_SUBJECT: Final = 1024 * 1024
 
 Facts: TypeAlias = Mapping[str, Any]
 """What the runner observed, by key: "status" (int), "response_time_ms" (float), "headers"
@@ -245,7 +253,7 @@ class Comparison:
     left: Operand
     op: str | None = None
     right: Operand | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: UserRegex | None = None
 
 
 @dataclass(frozen=True)
@@ -450,7 +458,7 @@ class _Parser:
         return Constant(self.span(start), items)
 
 
-def _compile_regex(pattern: str, text: str, at: Token) -> re.Pattern[str]:
+def _compile_regex(pattern: str, text: str, at: Token) -> UserRegex:
     if len(pattern) > MAX_REGEX_LENGTH:
         raise ExpressionSyntaxError(
             f"the regular expression is {len(pattern)} characters long; "
@@ -459,8 +467,8 @@ def _compile_regex(pattern: str, text: str, at: Token) -> re.Pattern[str]:
             column=at.start + 1,
         )
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_user_regex(pattern)
+    except RegexSyntaxError as exc:
         raise ExpressionSyntaxError(
             f"invalid regular expression: {exc}", text=text, column=at.start + 1
         ) from exc
@@ -582,7 +590,11 @@ def _json_value(document: Any, operand: Subject, body: Any) -> Any:
 # Comparisons
 
 
-class _TypeProblem(Exception):
+class _Undecidable(Exception):
+    """A comparison that could not be made; the message says why."""
+
+
+class _TypeProblem(_Undecidable):
     """Two values that cannot be compared; the message names the value at fault."""
 
 
@@ -657,11 +669,21 @@ def _contains(container: Value, item: Value) -> bool:
     raise _mismatch(container, "text, a list or an object")
 
 
-def _matches(subject: Value, pattern: re.Pattern[str]) -> bool:
-    if isinstance(subject.value, str):
-        return pattern.search(subject.value[:MAX_REGEX_SUBJECT]) is not None
-    if isinstance(subject.value, list | tuple) and all(isinstance(v, str) for v in subject.value):
-        return any(pattern.search(v[:MAX_REGEX_SUBJECT]) for v in subject.value)
+def _matches(subject: Value, pattern: UserRegex) -> bool:
+    # One budget for the whole comparison: the target decides how many texts a list holds.
+    deadline = regex_deadline()
+    try:
+        if isinstance(subject.value, str):
+            return pattern.search(subject.value, deadline=deadline) is not None
+        if isinstance(subject.value, list | tuple) and all(
+            isinstance(v, str) for v in subject.value
+        ):
+            return any(pattern.search(v, deadline=deadline) for v in subject.value)
+    except RegexTimeout as exc:
+        raise _Undecidable(
+            f"the regular expression {_show(pattern.source)} took longer than "
+            f"{REGEX_TIMEOUT_MS} ms and was stopped; {REGEX_TIMEOUT_HINT}"
+        ) from exc
     raise _mismatch(subject, "text to match")
 
 
@@ -710,7 +732,7 @@ def _leaf(comparison: Comparison, run: _Run) -> tuple[Truth, list[AssertionResul
             passed = left.value
         else:
             passed = _apply(comparison, left, right)
-    except _TypeProblem as exc:
+    except _Undecidable as exc:
         result = AssertionResult(text, False, actual, f"{text}: {exc}", error=True)
         return None, [result]
     return passed, [AssertionResult(text, passed, actual, f"{text}: got {_show(actual)}")]

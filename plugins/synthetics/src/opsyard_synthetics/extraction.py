@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from jsonpath import CompoundJSONPath, JSONPath, JSONPathError
 
-from opsyard_synthetics.expressions import JSONPATH, MAX_REGEX_LENGTH, MAX_REGEX_SUBJECT, NOT_JSON
+from opsyard_synthetics.expressions import JSONPATH, NOT_JSON
+from opsyard_synthetics.user_regex import (
+    MAX_REGEX_LENGTH,
+    REGEX_TIMEOUT_HINT,
+    REGEX_TIMEOUT_MS,
+    RegexSyntaxError,
+    RegexTimeout,
+    UserRegex,
+    compile_user_regex,
+    regex_deadline,
+)
 
 if TYPE_CHECKING:  # definitions validates rules with this module, so only typing goes back
     from opsyard_synthetics.definitions import Extraction
@@ -85,7 +95,13 @@ def _from_headers(name: str, headers: Mapping[str, str] | Iterable[tuple[str, st
 
 def _from_body(pattern: str, body: str) -> str:
     regex = _regex(pattern)
-    match = regex.search(body[:MAX_REGEX_SUBJECT])
+    try:
+        match = regex.search(body, deadline=regex_deadline())
+    except RegexTimeout as exc:
+        raise ExtractionError(
+            f"the regex {pattern!r} took longer than {REGEX_TIMEOUT_MS} ms on the body and was "
+            f"stopped; {REGEX_TIMEOUT_HINT}"
+        ) from exc
     if match is None:
         raise ExtractionError(f"the regex {pattern!r} matched nothing in the body")
     if regex.groups == 0:
@@ -105,15 +121,14 @@ def _jsonpath(path: str) -> JSONPath | CompoundJSONPath:
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    # Python's `re` has no timeout, so patterns are bounded where they are written.
+def _regex(pattern: str) -> UserRegex:
     if len(pattern) > MAX_REGEX_LENGTH:
         raise ExtractionError(
             f"the regex is {len(pattern)} characters long; at most {MAX_REGEX_LENGTH} are allowed"
         )
     try:
-        regex = re.compile(pattern)
-    except re.error as exc:
+        regex = compile_user_regex(pattern)
+    except RegexSyntaxError as exc:
         raise ExtractionError(f"invalid regex {pattern!r}: {exc}") from exc
     if regex.groups > 1:
         raise ExtractionError(
