@@ -29,18 +29,44 @@ def claim_due(
 ) -> list[int]:
     """Claim up to `limit` due rows of `model` (which has `id`, `next_attempt_at` and
     `claimed_by` columns), oldest due first; returns their ids, sorted. Commits."""
-    due = (
+    return claim_rows(
+        session,
+        model,
+        where=[model.next_attempt_at <= now, *where],
+        order_by=[model.next_attempt_at, model.id],
+        values={"next_attempt_at": now + lease, "claimed_by": token},
+        limit=limit,
+    )
+
+
+def claim_rows(
+    session: Session,
+    model: Any,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    order_by: Sequence[Any],
+    values: dict[str, Any],
+    limit: int,
+) -> list[int]:
+    """Set `values` on up to `limit` rows of `model` (which has an `id`) that match `where`,
+    first in `order_by` order; returns their ids, sorted. Commits.
+
+    `where` must stop matching a row once `values` are set (a lease in the future, a token),
+    since it is checked again in the UPDATE: on SQLite, that is what keeps a row another
+    writer claimed in between out.
+    """
+    chosen = (
         select(model.id)
-        .where(model.next_attempt_at <= now, *where)
-        .order_by(model.next_attempt_at, model.id)
+        .where(*where)
+        .order_by(*order_by)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     claimed = sorted(
         session.scalars(
             update(model)
-            .where(model.id.in_(due.scalar_subquery()), model.next_attempt_at <= now)
-            .values(next_attempt_at=now + lease, claimed_by=token)
+            .where(model.id.in_(chosen.scalar_subquery()), *where)
+            .values(**values)
             .returning(model.id)
             .execution_options(synchronize_session=False)
         )

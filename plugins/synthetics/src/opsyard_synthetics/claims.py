@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from opsyard.db.claims import claim_rows
 from opsyard.teams.models import TeamPlugin
 from opsyard_synthetics import service, slots
 from opsyard_synthetics.definitions import CheckDefinition, OAuth2ClientCredentials
@@ -72,25 +73,15 @@ def claim(
     is free. PostgreSQL skips rows another worker is claiming; SQLite serialises writers,
     and the repeated conditions make a row claimed in between drop out."""
     free = or_(Schedule.claimed_until.is_(None), Schedule.claimed_until <= at)
-    due = (
-        select(Schedule.id)
-        .where(Schedule.location == location, Schedule.next_slot_at <= until, free)
-        .order_by(Schedule.next_slot_at, Schedule.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    return claim_rows(
+        session,
+        Schedule,
+        where=[Schedule.location == location, Schedule.next_slot_at <= until, free],
+        order_by=[Schedule.next_slot_at, Schedule.id],
+        # Long enough for prepare() to set each row's own lease.
+        values={"claimed_until": until + LEASE_MARGIN, "claimed_by": token},
+        limit=limit,
     )
-    claimed = sorted(
-        session.scalars(
-            update(Schedule)
-            .where(Schedule.id.in_(due.scalar_subquery()), Schedule.next_slot_at <= until, free)
-            # Long enough for prepare() to set each row's own lease.
-            .values(claimed_until=until + LEASE_MARGIN, claimed_by=token)
-            .returning(Schedule.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    session.commit()
-    return claimed
 
 
 def prepare(session: Session, claimed: Sequence[int], *, at: datetime, token: str) -> list[DueRun]:
