@@ -139,27 +139,18 @@ def _quiet(session: Session, batch: _Batch, run: Observed) -> Decision | None:
     row = batch.states.get((check.id, run.location))
     rules = batch.rules[check.team_id]
     before = _as_state(row) if row is not None else alerting.initial_state(at=run.at)
-    moved = alerting.step(
-        before,
-        cast(RunOutcome, run.outcome),
-        at=run.at,
-        failure_threshold=rules.failure_threshold,
-        success_threshold=rules.success_threshold,
-    )
+    moved = _step(before, run.outcome, at=run.at, rules=rules)
     if moved.status != before.status:
         return None
     states = batch.states_of(check)
     if check.locations is None or run.location in check.locations:
         states[run.location] = moved
-    decision = alerting.decide(
+    decision = _decide(
+        session,
+        check,
         states,
-        healthy=[name for name in states if name not in batch.unhealthy],
-        quorum_failing=check.quorum_failing,
-        quorum_of=check.quorum_of,
-        critical=check.critical,
+        unhealthy=batch.unhealthy,
         in_maintenance=batch.in_maintenance(check, run.at),
-        parent_failing=_parent_failing(session, check, unhealthy=batch.unhealthy),
-        previous=cast(AlertLevel, check.alert_level),
     )
     if decision.action != "none" or decision.level != check.alert_level:
         return None
@@ -194,28 +185,15 @@ def record_run(
     assert team is not None  # the foreign key cascades: a check has its team
     rules = service.settings_for(session, team=team)
     row = _state_row(session, check_id=check.id, location=location, at=at)
-    moved = alerting.step(
-        _as_state(row),
-        cast(RunOutcome, outcome),
-        at=at,
-        failure_threshold=rules.failure_threshold,
-        success_threshold=rules.success_threshold,
-    )
-    _store_state(row, moved)
+    _store_state(row, _step(_as_state(row), outcome, at=at, rules=rules))
     session.flush()
 
-    if unhealthy is None:
-        unhealthy = locations.unhealthy_locations(session)
-    states = _states_of(session, check)
-    decision = alerting.decide(
-        states,
-        healthy=[name for name in states if name not in unhealthy],
-        quorum_failing=check.quorum_failing,
-        quorum_of=check.quorum_of,
-        critical=check.critical,
+    decision = _decide(
+        session,
+        check,
+        _states_of(session, check),
+        unhealthy=locations.unhealthy_locations(session) if unhealthy is None else unhealthy,
         in_maintenance=service.in_maintenance(session, check=check, at=at),
-        parent_failing=_parent_failing(session, check, unhealthy=unhealthy),
-        previous=cast(AlertLevel, check.alert_level),
     )
     if decision.action == "trigger":
         _trigger(session, portal=portal, team=team, check=check, decision=decision, at=at)
@@ -226,6 +204,40 @@ def record_run(
     check.alert_level = decision.level
     session.flush()
     return decision
+
+
+def _step(
+    state: alerting.LocationState, outcome: str, *, at: datetime, rules: TeamSettings
+) -> alerting.LocationState:
+    return alerting.step(
+        state,
+        cast(RunOutcome, outcome),
+        at=at,
+        failure_threshold=rules.failure_threshold,
+        success_threshold=rules.success_threshold,
+    )
+
+
+def _decide(
+    session: Session,
+    check: Check,
+    states: dict[str, alerting.LocationState],
+    *,
+    unhealthy: set[str],
+    in_maintenance: bool,
+) -> Decision:
+    """The check's alert decision over its locations' `states`; unhealthy locations have no
+    say, here or in the parent's quorum."""
+    return alerting.decide(
+        states,
+        healthy=[name for name in states if name not in unhealthy],
+        quorum_failing=check.quorum_failing,
+        quorum_of=check.quorum_of,
+        critical=check.critical,
+        in_maintenance=in_maintenance,
+        parent_failing=_parent_failing(session, check, unhealthy=unhealthy),
+        previous=cast(AlertLevel, check.alert_level),
+    )
 
 
 def open_alerts(session: Session, *, team_id: int) -> list[Alert]:
