@@ -17,9 +17,14 @@ run: $(UV)
 	$(UV) run --no-sync opsyard demo --host 127.0.0.1 --port $(PORT)
 
 # Runs the whole suite: SQLite always, PostgreSQL too when OPSYARD_TEST_DATABASE_URL is set.
+# On TEST_WORKERS pytest-xdist workers (a 2-core machine's worth; TEST_WORKERS=auto on a bigger
+# one, PYTEST_ARGS=-n0 for one process), each with databases of its own. Bytecode is cached
+# even where PYTHONDONTWRITEBYTECODE is set: the CLI and worker processes the tests start
+# would otherwise compile every module again, seconds each.
+TEST_WORKERS ?= 2
 test: $(UV)
 	$(UV) sync --quiet --group fixture
-	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(UV) run --no-sync pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(UV)
 	$(UV) run --no-sync ruff check .

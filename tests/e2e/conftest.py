@@ -20,10 +20,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from opsyard.db import migrations
-from opsyard.db.engine import make_engine
 from opsyard.plugins import PluginRegistry
-from tests.conftest import DatabaseTemplate, World
+from tests.conftest import DatabaseTemplate, World, sqlite_template
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,12 +40,7 @@ def migrated_database(
     registry: PluginRegistry, tmp_path_factory: pytest.TempPathFactory
 ) -> DatabaseTemplate:
     """Overrides the root fixture: SQLite only, so the browser tests run once."""
-    template = tmp_path_factory.mktemp("e2e-sqlite") / "template.db"
-    url = f"sqlite:///{template}"
-    engine = make_engine(url)
-    migrations.migrate(engine, registry)
-    engine.dispose()
-    return DatabaseTemplate("sqlite", url, sqlite_template=template)
+    return sqlite_template(registry, tmp_path_factory.mktemp("e2e-sqlite"))
 
 
 @pytest.fixture

@@ -236,9 +236,28 @@ def test_the_embedded_scheduler_survives_failing_jobs_and_never_overlaps(
         spec("boom", boom, interval_seconds=1),
         spec("slow", slow, interval_seconds=1, time_limit_seconds=10),
     )
+
+    def seen_enough() -> bool:
+        """Three failed slots of boom and three counted, and the slow job both succeeded and
+        was skipped for overlapping itself: what the assertions below are about."""
+        by_job: dict[str, list[JobRun]] = {}
+        for run in runs(ctx):
+            by_job.setdefault(run.job, []).append(run)
+        slow_runs = by_job.get("tj.slow", [])
+        return (
+            sum(r.outcome == Outcome.FAILED for r in by_job.get("tj.boom", [])) >= 3
+            and len(counted) >= 3
+            and any(r.outcome == Outcome.SUCCEEDED for r in slow_runs)
+            and any(r.error_code == errors.OVERLAP for r in slow_runs)
+        )
+
     embedded = EmbeddedScheduler(ctx, catalogue=catalogue, threads=4)
     embedded.start()
-    time.sleep(4.5)
+    # Watched until it has happened (2 to 3 s) rather than for a fixed time; stopping then,
+    # between two runs of the slow job, also spares waiting for one in flight.
+    deadline = time.monotonic() + 30
+    while not seen_enough() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert embedded.is_alive
     embedded.stop(timeout=5)
     assert not embedded.is_alive
