@@ -20,7 +20,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from opsyard.db.engine import session_scope
 from opsyard.plugins import PluginRegistry
+from opsyard.teams import service as teams
 from tests.conftest import DatabaseTemplate, World, sqlite_template
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,6 +99,15 @@ def page(browser: Any, live_server: str, tmp_path: Path) -> Iterator[Any]:
     yield tab
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def syn_enabled(world: World) -> World:
+    """`world` with the synthetics plugin switched on for alpha."""
+    with session_scope(world.ctx.sessions) as session:
+        alpha = session.merge(world.teams["alpha"])
+        teams.enable_plugin(session, team=alpha, plugin="synthetics", actor=None)
+    return world
 
 
 def screenshot(page: Any, name: str) -> None:

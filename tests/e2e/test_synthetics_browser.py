@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from opsyard.config import Settings
 from opsyard.db.base import utcnow
 from opsyard.db.engine import session_scope
-from opsyard.teams import service as teams
 from opsyard_synthetics import execution, service
 from opsyard_synthetics.models import Check, Run
 from tests.conftest import World
@@ -40,14 +39,6 @@ def target() -> Iterator[LoopbackTarget]:
         running.set_location("eu", status=200)
         running.set_location("us", status=503, body='{"status": "down"}')
         yield running
-
-
-@pytest.fixture
-def syn_enabled(world: World) -> World:
-    with session_scope(world.ctx.sessions) as session:
-        alpha = session.merge(world.teams["alpha"])
-        teams.enable_plugin(session, team=alpha, plugin="synthetics", actor=None)
-    return world
 
 
 def checks_file(target: LoopbackTarget) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from opsyard.db.engine import session_scope
-from opsyard.teams import service as teams
 from opsyard_synthetics import service
 from tests.conftest import World
 from tests.e2e.conftest import screenshot
@@ -31,14 +30,6 @@ checks:
       - url: http://127.0.0.1:9/
         headers: {Authorization: "Bearer {{ secrets.API_TOKEN }}"}
 """
-
-
-@pytest.fixture
-def syn_enabled(world: World) -> World:
-    with session_scope(world.ctx.sessions) as session:
-        alpha = session.merge(world.teams["alpha"])
-        teams.enable_plugin(session, team=alpha, plugin="synthetics", actor=None)
-    return world
 
 
 def set_secret(page: Any, name: str, value: str) -> None:
