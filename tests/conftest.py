@@ -183,15 +183,20 @@ class PostgresDatabase:
     def __init__(self, url: str) -> None:
         self.url = url
         engine = make_engine(url)
-        order = [name for name, _ in inspect(engine).get_sorted_table_and_fkc_names() if name]
+        order = inspect(engine).get_sorted_table_and_fkc_names()
         engine.dispose()
-        # Parents before children.
-        self.tables = [name for name in order if name != "alembic_version"]
+        # Parents before children; the last entry lists the foreign keys of cycles, if any.
+        self.tables = [name for name, _ in order if name and name != "alembic_version"]
+        cycles = [fkc for name, fkcs in order if name is None for fkc in fkcs]
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.connection = psycopg.connect(conninfo, autocommit=True)
-        self.emptying = sql.SQL("; ").join(
-            sql.SQL("DELETE FROM {}").format(sql.Identifier(name)) for name in reversed(self.tables)
-        )
+        tables = [sql.Identifier(name) for name in reversed(self.tables)]
+        if cycles:  # no order of DELETEs satisfies every foreign key
+            self.emptying = sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables))
+        else:  # far cheaper than TRUNCATE on tables of a few rows
+            self.emptying = sql.SQL("; ").join(
+                sql.SQL("DELETE FROM {}").format(table) for table in tables
+            )
 
     def record(self) -> PostgresState:
         rows: dict[str, bytes] = {}

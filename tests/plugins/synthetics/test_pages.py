@@ -510,7 +510,8 @@ def test_the_demo_checks_show_at_once_with_one_degraded(browser: Browser, syn_wo
             "member": session.merge(syn_world.people["bob"]),
             "viewer": session.merge(syn_world.people["vera"]),
         }
-        demo.load(session, portal=syn_world.ctx, team=alpha, users=users)
+        loaded = utcnow()
+        demo.load(session, portal=syn_world.ctx, team=alpha, users=users, now=loaded)
     base_url = syn_world.ctx.settings.base_url.rstrip("/")
     with session_scope(syn_world.ctx.sessions) as session:
         checks = {c.name: c for c in session.scalars(select(Check))}
@@ -534,11 +535,11 @@ def test_the_demo_checks_show_at_once_with_one_degraded(browser: Browser, syn_wo
     assert "<svg" in login_page and "503" in login_page  # the one failed run
     assert bob.get("/status/alpha").status_code == 200  # the demo shows its status page
 
-    # The history covers the slots up to now, so the first real run misses none of them.
-    now = utcnow()
+    # The history covers the slots up to when it was loaded, so the first real run misses
+    # none of them.
     with session_scope(syn_world.ctx.sessions) as session:
         rows = list(session.scalars(select(Schedule)))
-        assert rows and all(r.last_slot_at <= now < r.next_slot_at for r in rows)
+        assert rows and all(r.last_slot_at <= loaded < r.next_slot_at for r in rows)
         before = session.scalar(select(func.count()).select_from(Run))
     latest = max(row.next_slot_at for row in rows)
     assert execution.run_due(syn_world.ctx, location="eu", at=latest, limit=10) == 3
