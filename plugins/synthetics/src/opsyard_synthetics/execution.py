@@ -181,17 +181,23 @@ def _result(
     )
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A fresh event loop, uvloop's when it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run_on_new_loop(coroutine: Awaitable[_T]) -> _T:
-    """Run `coroutine` on a fresh event loop, uvloop's when it is installed."""
+    """Run `coroutine` to the end on a fresh event loop (`new_event_loop`)."""
 
     async def main() -> _T:
         return await coroutine
 
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
-        return asyncio.run(main())
-    return uvloop.run(main())
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main())
 
 
 def address_guard(settings: Settings) -> Callable[[str], bool] | None:

@@ -51,7 +51,7 @@ class LocationRunner:
         self._client = ProbeClient(
             location=location, address_allowed=execution.address_guard(portal.settings)
         )
-        self._loop = _new_loop()
+        self._loop = execution.new_event_loop()
         self._finished: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
@@ -168,14 +168,6 @@ class LocationRunner:
                 break
             batch.append(item)
         return batch
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 _runners: dict[tuple[int, str], LocationRunner] = {}
